@@ -1,0 +1,45 @@
+"""Run a model on the SimPy PE array."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import simpy
+
+from compressor.errors import EieSimulationError
+from compressor.fixedpoint import acc_limits
+from compressor.model import EncodedModel
+from eie_sim.config import SimConfig
+from eie_sim.functional import bias_fix
+from eie_sim.memory import LayerPlan
+from eie_sim.run import LayerRun
+from eie_sim.simpy_model.array import PEArray
+
+
+def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray, fa: int,
+              config: SimConfig) -> list[LayerRun]:
+    """Simulate every layer in one SimPy environment; layers run back to back."""
+    env = simpy.Environment()
+    array = PEArray(env, n_pes=config.n_pes, queue_depth=config.queue_depth,
+                    lnzd_levels=config.lnzd_levels, lnzd_nodes=config.lnzd_nodes,
+                    acc_limits=acc_limits(config.acc_bits))
+    array.load_input(x_fix)
+    runs: list[LayerRun] = []
+
+    def host():
+        """Host: hand the array one layer after another."""
+        for i, (layer, plan) in enumerate(zip(model.layers, plans, strict=True)):
+            yield env.process(array.run_layer(layer, plan, relu=model.relu(i),
+                                              bias_value=bias_fix(fa), config=config, result=runs))
+
+    main = env.process(host())
+    limit = env.timeout(config.max_cycles)
+    env.run(until=env.any_of([main, limit]))
+    if not main.triggered:
+        done = [f"{r.name}: {r.cycles} cycles" for r in runs]
+        raise EieSimulationError(
+            f"the SimPy model reached the cycle limit max_cycles = {config.max_cycles} at cycle "
+            f"{env.now} without finishing layer {len(runs)} of {len(model.layers)} "
+            f"(finished: {', '.join(done) or 'none'}); raise max_cycles or check the layer")
+    return runs

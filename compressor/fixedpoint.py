@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from compressor.errors import EieInputError
+
 INT16_MIN = -(1 << 15)
 INT16_MAX = (1 << 15) - 1
 
@@ -25,10 +27,13 @@ def frac_bits(max_magnitude: float) -> int:
     """
     m = float(max_magnitude)
     if not math.isfinite(m) or m < 0:
-        raise ValueError(f"frac_bits: magnitude must be finite and >= 0, got {max_magnitude!r}")
+        raise EieInputError(f"frac_bits: magnitude must be finite and >= 0, got {max_magnitude!r}")
     if m == 0.0:
         return 15
     _, e = math.frexp(m)
+    if e > 15:
+        raise EieInputError(f"magnitude {max_magnitude:g} does not fit 16-bit fixed point "
+                            f"(largest representable is below 2**15 = 32768)")
     return 15 - max(0, e)
 
 

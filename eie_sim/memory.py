@@ -78,14 +78,13 @@ def plan_model(layers: Sequence[EncodedLayer], config: SimConfig) -> list[LayerP
     n_res = 0
     used_spmat = np.zeros(config.n_pes, np.int64)
     used_ptr = 0
-    used_entries = np.zeros(config.n_pes, np.int64)
     for spmat, ptr, entries in feet:
+        # Pointers address entries within their own layer's region, so addressability is per layer.
         if (np.any(used_spmat + spmat > config.spmat_bytes) or used_ptr + ptr > config.ptr_bytes
-                or np.any(used_entries + entries > max_addr)):
+                or np.any(entries > max_addr)):
             break
         used_spmat += spmat
         used_ptr += ptr
-        used_entries += entries
         n_res += 1
     # Streamed layers share what the resident prefix leaves; if a column cannot fit there,
     # give up the last resident layer and try again (docs/MODEL.md, "Memory").

@@ -1,0 +1,168 @@
+"""The result of a simulation, built in one place from the engines' layer runs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from compressor.fixedpoint import from_fixed
+from compressor.model import EncodedModel
+from compressor.provenance import CONTRACT_VERSION
+from eie_sim.config import SimConfig
+from eie_sim.counts import Counts
+from eie_sim.energy import energy
+from eie_sim.figures import Timeline, timeline
+from eie_sim.memory import LayerPlan
+from eie_sim.run import LayerRun
+
+#: The Table II units of a PE plus the array-level LNZD tree and DRAM.
+ENERGY_UNITS = ("act_queue", "ptr_read", "spmat_read", "arith", "act_rw", "lnzd", "dram")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything section 4-6 reports, for a layer or a whole model (same fields for both)."""
+
+    cycles: int
+    time_s: float
+    busy_cycles: list[int]  # per PE
+    idle_cycles: list[int]  # per PE
+    pe_utilization: float
+    mac_efficiency: float
+    ccu_stall_cycles: int
+    queue_occupancy_mean: list[float]  # per PE
+    queue_occupancy_max: list[int]  # per PE
+    bypass_count: int
+    entries_processed: int  # padding included
+    kept_processed: int
+    access_counts: dict[str, int]  # "unit.action" -> events
+    sram_bytes: int  # bytes read or written at the SRAMs per inference
+    dram_bytes: int  # bytes through DRAM per inference (streamed tiles, spilled activations)
+    weight_load_bytes: int  # one-time load of resident layers (not per inference)
+    energy_j: float
+    energy_breakdown_j: dict[str, float]  # per unit, dynamic + static
+    energy_dynamic_j: float
+    energy_static_j: float
+    weight_load_energy_j: float  # one-time, not in energy_j
+    power_w: float
+
+
+@dataclass(frozen=True)
+class LayerResult(Figures):
+    name: str
+    shape: tuple[int, int]  # (outputs m, inputs n)
+    resident: bool
+    tiles: int
+    act_spilled: bool
+
+
+@dataclass(frozen=True)
+class Result(Figures):
+    """One inference of a model on one configuration, with provenance.
+
+    ``output_fix`` are the last layer's outputs in the activation format Q(15-fa).fa,
+    ``output`` the same as floats.
+    """
+
+    engine: str
+    contract_version: int
+    config: dict[str, object]
+    provenance: dict[str, object]
+    warnings: list[str]
+    fa: int
+    output_fix: np.ndarray
+    output: np.ndarray
+    tiled_layers: list[str]
+    spilled_layers: list[str]
+    layers: list[LayerResult]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: arrays become lists, layers nested."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"}
+        d["output_fix"] = self.output_fix.tolist()
+        d["output"] = self.output.tolist()
+        d["layers"] = [asdict(layer) for layer in self.layers]
+        return d
+
+    def summary(self) -> dict[str, object]:
+        """Scalar figures only (a sweep row): per-PE lists reduced to mean and max."""
+        row = _flatten(self)
+        row["tiles"] = sum(layer.tiles for layer in self.layers)
+        row["resident"] = all(layer.resident for layer in self.layers)
+        row["act_spilled"] = any(layer.act_spilled for layer in self.layers)
+        return row
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per layer and a ``total`` row, scalar figures as columns."""
+        rows = [{"layer": layer.name, **_flatten(layer)} for layer in self.layers]
+        rows.append({"layer": "total", **_flatten(self)})
+        return pd.DataFrame(rows).set_index("layer")
+
+
+def _flatten(item: Figures) -> dict[str, object]:
+    """The Figures of a layer or model as scalars: lists to mean and max, dicts to dotted keys."""
+    row: dict[str, object] = {}
+    for f in fields(Figures):
+        value = getattr(item, f.name)
+        if isinstance(value, list):
+            row[f"{f.name}_mean"] = float(np.mean(value))
+            row[f"{f.name}_max"] = float(np.max(value))
+        elif isinstance(value, dict):
+            row.update({f"{f.name}.{k}": v for k, v in value.items()})
+        else:
+            row[f.name] = value
+    return row
+
+
+def _figures(tl: Timeline, counts: Counts, dram_bytes: int, weight_load_bytes: int,
+             config: SimConfig) -> dict[str, object]:
+    e = energy(counts, config)
+    time_s = tl.cycles / config.clock_hz
+    sram_bits = (counts["spmat_read", "word_read"] * config.spmat_width
+                 + counts["ptr_read", "read"] * 2 * config.ptr_bits
+                 + 16 * (counts["act_rw", "sram_read"] + counts["act_rw", "sram_write"]))
+    return dict(
+        cycles=tl.cycles, time_s=time_s, busy_cycles=tl.busy.tolist(), idle_cycles=tl.idle.tolist(),
+        pe_utilization=tl.pe_utilization, mac_efficiency=tl.mac_efficiency,
+        ccu_stall_cycles=tl.ccu_stall_cycles, queue_occupancy_mean=tl.occupancy_mean.tolist(),
+        queue_occupancy_max=tl.occupancy_max.tolist(), bypass_count=tl.bypass,
+        entries_processed=tl.entries, kept_processed=tl.kept, access_counts=counts.to_dict(),
+        sram_bytes=math.ceil(sram_bits / 8), dram_bytes=dram_bytes,
+        weight_load_bytes=weight_load_bytes, energy_j=e.total_j,
+        energy_breakdown_j={u: e.by_unit_j.get(u, 0.0) for u in ENERGY_UNITS},
+        energy_dynamic_j=sum(e.dynamic_j.values()), energy_static_j=sum(e.static_j.values()),
+        weight_load_energy_j=weight_load_bytes * 8 * config.dram_pj_per_bit * 1e-12,
+        power_w=e.total_j / time_s,
+    )
+
+
+def build_result(model: EncodedModel, runs: Sequence[LayerRun], plans: Sequence[LayerPlan], *,
+                 fa: int, config: SimConfig, engine: str, warnings: Sequence[str],
+                 provenance: dict[str, object]) -> Result:
+    """Every figure of the Result, from the engines' runs; the one place both engines share."""
+    layers = []
+    tls = []
+    for layer, run, plan in zip(model.layers, runs, plans, strict=True):
+        tl = timeline(run)
+        tls.append(tl)
+        layers.append(LayerResult(
+            **_figures(tl, run.counts, plan.dram_bytes, plan.weight_load_bytes, config),
+            name=layer.name, shape=(layer.m, layer.n), resident=plan.resident, tiles=plan.n_tiles,
+            act_spilled=plan.act_spilled))
+    total_tl = tls[0]
+    for tl in tls[1:]:
+        total_tl = total_tl + tl
+    counts = Counts.total(run.counts for run in runs)
+    out = runs[-1].out_fix
+    return Result(
+        **_figures(total_tl, counts, sum(p.dram_bytes for p in plans),
+                   sum(p.weight_load_bytes for p in plans), config),
+        engine=engine, contract_version=CONTRACT_VERSION, config=config.to_dict(),
+        provenance=provenance, warnings=list(warnings), fa=fa, output_fix=out.copy(),
+        output=from_fixed(out, fa),
+        tiled_layers=[r.name for r in layers if not r.resident],
+        spilled_layers=[r.name for r in layers if r.act_spilled], layers=layers)

@@ -1,0 +1,94 @@
+"""The Python API: ``simulate(layer_or_model, activations, config, engine=...)``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from compressor.calibrate import activation_frac_bits
+from compressor.encode import EncodedLayer
+from compressor.errors import EieInputError
+from compressor.model import EncodedModel, as_model
+from compressor.provenance import provenance
+from eie_sim import fast
+from eie_sim.checks import check_runs
+from eie_sim.config import SimConfig
+from eie_sim.functional import bias_fix, input_fix
+from eie_sim.memory import plan_model
+from eie_sim.result import Result, build_result
+from eie_sim.simpy_model import engine as simpy_engine
+
+ENGINES: dict[str, Callable] = {"simpy": simpy_engine.run_model, "fast": fast.run_model}
+
+
+class EieWarning(UserWarning):
+    """Suspicious but valid input (e.g. negative activations after a ReLU)."""
+
+
+def adapt_encoding(model: EncodedModel, config: SimConfig) -> tuple[EncodedModel, list[str]]:
+    """Re-encode layers whose PE count, R or word width differ from the configuration."""
+    notes = []
+    layers = []
+    want = (config.n_pes, config.regs, config.spmat_width)
+    for layer in model.layers:
+        have = (layer.n_pes, layer.regs, layer.word_bits)
+        if have != want:
+            layer = layer.reencode(n_pes=want[0], regs=want[1], word_bits=want[2])
+            notes.append(f"layer {layer.name!r}: encoded for N={have[0]}, R={have[1]}, "
+                         f"{have[2]}-bit words; re-encoded for N={want[0]}, R={want[1]}, "
+                         f"{want[2]}-bit words from its decoded quantized matrix")
+        layers.append(layer)
+    return (model.with_layers(layers) if notes else model), notes
+
+
+def check_activations(x: object, model: EncodedModel) -> tuple[np.ndarray, list[str]]:
+    """A 1-D finite float vector of the first layer's input length; warnings for oddities."""
+    arr = np.asarray(x)
+    n = model.n_inputs
+    if arr.dtype.kind not in "fiub":
+        raise EieInputError(f"activations must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise EieInputError(f"activations have shape {arr.shape}; the first layer "
+                            f"{model.layers[0].name!r} takes a vector of {n} inputs")
+    arr = arr.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if len(bad):
+        raise EieInputError(f"activations hold {len(bad)} NaN or inf value(s), the first at index "
+                            f"{bad[0]}")
+    notes = []
+    if model.input_after_relu and np.any(arr < 0):
+        notes.append(f"{int(np.sum(arr < 0))} activation(s) are negative, but the first layer "
+                     f"follows a ReLU; check the input")
+    return arr, notes
+
+
+def simulate(layer_or_model: EncodedLayer | EncodedModel, activations: np.ndarray,
+             config: SimConfig | None = None, *, engine: str = "simpy") -> Result:
+    """Run one inference of a layer or model on EIE; bit-exact outputs, cycles, traffic, energy.
+
+    ``engine="simpy"`` is the discrete-event model, ``"fast"`` the compiled recurrence;
+    both return identical Results. A model without a stored activation format is
+    calibrated on ``activations`` (ARCHITECTURE.md section 3).
+    """
+    config = config or SimConfig()
+    if engine not in ENGINES:
+        raise EieInputError(f"engine {engine!r} is not one of {sorted(ENGINES)}")
+    model, notes = adapt_encoding(as_model(layer_or_model), config)
+    x, input_notes = check_activations(activations, model)
+    notes += input_notes
+    for note in input_notes:
+        warnings.warn(note, EieWarning, stacklevel=2)
+    fa = model.fa if model.fa is not None else activation_frac_bits(list(model.layers), x)
+    plans = plan_model(model.layers, config)
+    x_fix = input_fix(x, fa)
+    runs = ENGINES[engine](model, plans, x_fix, fa, config)
+    if config.check:
+        ins = [x_fix, *(r.out_fix for r in runs[:-1])]
+        ins = [np.append(a, bias_fix(fa)) if layer.has_bias else a
+               for a, layer in zip(ins, model.layers, strict=True)]
+        check_runs(model.layers, plans, runs, ins, config)
+    prov = provenance(config=config.to_dict(), engine=engine, model=dict(model.provenance))
+    return build_result(model, runs, plans, fa=fa, config=config, engine=engine, warnings=notes,
+                        provenance=prov)

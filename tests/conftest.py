@@ -1,0 +1,52 @@
+"""Shared test helpers: build the same layer for the engines (encoded) and the reference (dense)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+from compressor.encode import encode_layer
+from compressor.model import EncodedModel
+from eie_sim.config import SimConfig
+from tests.reference import RefHW, RefLayer
+
+# Bounded example counts keep the suite inside its time budget on 2 cores.
+settings.register_profile("ci", max_examples=25, deadline=None)
+settings.load_profile("ci")
+
+
+def random_codes(rng: np.random.Generator, m: int, ncols: int, density: float,
+                 wbits: int = 4) -> np.ndarray:
+    keep = rng.random((m, ncols)) < density
+    return (keep * rng.integers(1, 1 << wbits, (m, ncols))).astype(np.uint8)
+
+
+def random_codebook(rng: np.random.Generator, wbits: int = 4, scale: float = 0.1) -> np.ndarray:
+    return np.concatenate([[0.0], np.sort(rng.normal(0, scale, (1 << wbits) - 1))])
+
+
+def pair(codes: np.ndarray, codebook: np.ndarray, *, has_bias: bool, config: SimConfig,
+         name: str = "layer", ibits: int = 4, wbits: int = 4):
+    """(EncodedLayer for the engines, RefLayer for the reference) of one code matrix."""
+    n = codes.shape[1] - int(has_bias)
+    enc = encode_layer(codes, codebook, n=n, has_bias=has_bias, wbits=wbits, ibits=ibits,
+                       n_pes=config.n_pes, regs=config.regs, word_bits=config.spmat_width, name=name)
+    return enc, RefLayer(codes, codebook, has_bias, wbits=wbits, ibits=ibits)
+
+
+def ref_hw(config: SimConfig) -> RefHW:
+    return RefHW(n_pes=config.n_pes, queue_depth=config.queue_depth, regs=config.regs,
+                 word_bits=config.spmat_width, spmat_bytes=config.spmat_bytes,
+                 ptr_bytes=config.ptr_bytes, ptr_bits=config.ptr_bits, act_bytes=config.act_bytes,
+                 acc_bits=config.acc_bits, dram_bytes_per_cycle=config.dram_bytes_per_cycle,
+                 dram_latency=config.dram_latency)
+
+
+def model_of(layers, fa: int, **kw) -> EncodedModel:
+    return EncodedModel(tuple(layers), fa=fa, **kw)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)

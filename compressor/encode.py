@@ -412,7 +412,8 @@ def unpack_entries(data: np.ndarray, entries_per_pe: np.ndarray, *, wbits: int, 
     starts = np.concatenate([[0], np.cumsum(words)]).astype(np.int64)
     if len(data) != int(starts[-1]) * (word_bits // 8):
         raise EieFormatError(f"packed entries hold {len(data)} bytes, expected "
-                             f"{int(starts[-1]) * (word_bits // 8)} for {int(np.sum(entries_per_pe))} entries")
+                             f"{int(starts[-1]) * (word_bits // 8)} for "
+                             f"{int(np.sum(entries_per_pe))} entries")
     pe_offsets = np.concatenate([[0], np.cumsum(entries_per_pe)]).astype(np.int64)
     v = np.zeros(int(pe_offsets[-1]), np.uint8)
     z = np.zeros(int(pe_offsets[-1]), np.uint8)

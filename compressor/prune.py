@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from compressor.errors import EieInputError
+from compressor.validate import check_density, check_finite, check_mask, check_pes, check_weights
 
 __all__ = [
     "prune_to_density",
@@ -38,71 +39,6 @@ __all__ = [
 # subset (see _kth_largest); below it a plain np.partition is already fast.
 _SAMPLED_SELECT_MIN = 1 << 18
 _SAMPLE_SIZE = 1 << 16
-
-
-# --------------------------------------------------------------------------- validation
-# These helpers are shared with compressor.quantize so that both stages report
-# bad arrays with the same wording.
-
-
-def _validate_weights(weights: object, name: str = "weights") -> np.ndarray:
-    """Return ``weights`` as an ndarray after checking it is 2-D, floating, non-empty, finite."""
-    if not isinstance(weights, np.ndarray):
-        raise EieInputError(f"{name} must be a numpy array, got {type(weights).__name__}")
-    if weights.ndim != 2:
-        raise EieInputError(
-            f"{name} must be a 2-D (outputs x inputs) matrix, got {weights.ndim}-D "
-            f"shape {weights.shape}"
-        )
-    if weights.dtype.kind != "f":
-        raise EieInputError(f"{name} must be a floating-point array, got dtype {weights.dtype}")
-    if weights.size == 0:
-        raise EieInputError(f"{name} is empty (shape {weights.shape})")
-    _check_finite(weights, name)
-    return weights
-
-
-def _check_finite(values: np.ndarray, name: str) -> None:
-    """Raise if ``values`` holds NaN or inf, naming how many and where the first one is."""
-    finite = np.isfinite(values)
-    if finite.all():
-        return
-    bad = ~finite
-    count = int(np.count_nonzero(bad))
-    first = np.unravel_index(int(np.argmax(bad)), values.shape)
-    where = tuple(int(i) for i in first)
-    raise EieInputError(
-        f"{name} contains {count} non-finite value(s) (NaN or inf); the first is "
-        f"{values[where]!r} at index {where if len(where) > 1 else where[0]}"
-    )
-
-
-def _validate_mask(mask: object, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
-    """Check ``mask`` is a boolean ndarray of the given shape."""
-    if not isinstance(mask, np.ndarray):
-        raise EieInputError(f"{name} must be a numpy bool array, got {type(mask).__name__}")
-    if mask.dtype != np.bool_:
-        raise EieInputError(f"{name} must have dtype bool, got {mask.dtype}")
-    if mask.shape != shape:
-        raise EieInputError(f"{name} has shape {mask.shape}, expected {shape} (the weights' shape)")
-    return mask
-
-
-def _validate_density(value: object, name: str = "density") -> float:
-    """Check a target density lies in (0, 1]."""
-    try:
-        d = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise EieInputError(f"{name} must be a number in (0, 1], got {value!r}") from None
-    if not (0.0 < d <= 1.0):  # also rejects NaN
-        raise EieInputError(f"{name} must be in (0, 1], got {value!r}")
-    return d
-
-
-def _validate_pes(n_pes: object) -> int:
-    if isinstance(n_pes, bool) or not isinstance(n_pes, int | np.integer) or n_pes < 1:
-        raise EieInputError(f"n_pes must be an integer >= 1, got {n_pes!r}")
-    return int(n_pes)
 
 
 # --------------------------------------------------------------------------- selection
@@ -173,8 +109,8 @@ def prune_to_density(weights: np.ndarray, density: float) -> np.ndarray:
     Ties at the cut-off keep the lowest flat indices, so the mask is fully
     deterministic. ``density`` must be in (0, 1].
     """
-    w = _validate_weights(weights)
-    d = _validate_density(density)
+    w = check_weights(weights)
+    d = check_density(density)
     return _top_k_mask(np.abs(w), round(d * w.size))
 
 
@@ -185,7 +121,7 @@ def prune_by_threshold(weights: np.ndarray, quality: float) -> np.ndarray:
     accumulated in float64 so float32 layers are not biased by rounding).
     ``quality >= 0``; quality 0 keeps every non-zero weight.
     """
-    w = _validate_weights(weights)
+    w = check_weights(weights)
     try:
         q = float(quality)
     except (TypeError, ValueError):
@@ -205,16 +141,16 @@ def prune_balanced(weights: np.ndarray, density: float, n_pes: int) -> np.ndarra
     rows when m is not a multiple of n_pes may keep fewer, and a PE with no rows
     keeps nothing). Equal per-PE work is what removes EIE's load imbalance.
     """
-    w = _validate_weights(weights)
-    d = _validate_density(density)
-    pes = _validate_pes(n_pes)
+    w = check_weights(weights)
+    d = check_density(density)
+    pes = check_pes(n_pes)
     return _balanced_mask(np.abs(w), d, pes)
 
 
 def apply_mask(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """New array equal to ``weights`` with every pruned entry exactly 0 (dtype kept)."""
-    w = _validate_weights(weights)
-    m = _validate_mask(mask, w.shape)
+    w = check_weights(weights)
+    m = check_mask(mask, w.shape)
     return np.where(m, w, w.dtype.type(0))
 
 
@@ -225,12 +161,12 @@ def masked_update(weights: np.ndarray, grad: np.ndarray, mask: np.ndarray, lr: f
     not zero in general, so without the mask it would come back to life.
     Updates ``weights`` in place and returns it.
     """
-    w = _validate_weights(weights)
-    m = _validate_mask(mask, w.shape)
+    w = check_weights(weights)
+    m = check_mask(mask, w.shape)
     if not isinstance(grad, np.ndarray) or grad.shape != w.shape:
         shape = getattr(grad, "shape", type(grad).__name__)
         raise EieInputError(f"grad has shape {shape}, expected {w.shape} (the weights' shape)")
-    _check_finite(grad, "grad")
+    check_finite(grad, "grad")
     if not isinstance(lr, int | float | np.number) or not math.isfinite(float(lr)):
         raise EieInputError(f"lr must be a finite number, got {lr!r}")
     if not w.flags.writeable:
@@ -258,7 +194,7 @@ def iterative_prune(
     ``retrain`` does to pruned entries is undone by re-applying the mask.
     ``weights`` is not modified. Returns ``(weights, mask)``.
     """
-    w = _validate_weights(weights).copy()
+    w = check_weights(weights).copy()
     try:
         schedule = [float(d) for d in densities]
     except (TypeError, ValueError):
@@ -266,13 +202,13 @@ def iterative_prune(
     if not schedule:
         raise EieInputError("densities is empty: give at least one target density")
     for i, d in enumerate(schedule):
-        _validate_density(d, f"densities[{i}]")
+        check_density(d, f"densities[{i}]")
         if i and d > schedule[i - 1]:
             raise EieInputError(
                 f"densities must be non-increasing, but densities[{i}]={d!r} > "
                 f"densities[{i - 1}]={schedule[i - 1]!r}"
             )
-    pes = None if n_pes is None else _validate_pes(n_pes)
+    pes = None if n_pes is None else check_pes(n_pes)
     if not callable(retrain):
         raise EieInputError(f"retrain must be callable, got {type(retrain).__name__}")
 
@@ -293,7 +229,7 @@ def iterative_prune(
             raise EieInputError(
                 f"retrain returned shape {shape} at step {step}, expected {w.shape}"
             )
-        _check_finite(out, f"weights returned by retrain at step {step}")
+        check_finite(out, f"weights returned by retrain at step {step}")
         w = np.where(mask, out, 0).astype(w.dtype, copy=False)
     return w, mask
 

@@ -26,9 +26,7 @@ import numba
 import numpy as np
 
 from compressor.errors import EieInputError
-
-# Shared with the pruning stage so both report bad arrays with the same words.
-from compressor.prune import _check_finite, _validate_mask, _validate_weights
+from compressor.validate import check_finite, check_mask, check_weights
 
 __all__ = [
     "INITS",
@@ -109,7 +107,7 @@ def _check_values(values: object, name: str = "values") -> np.ndarray:
         raise EieInputError(f"{name} is empty")
     if values.dtype.kind not in "fiu":
         raise EieInputError(f"{name} must be real numbers, got dtype {values.dtype}")
-    _check_finite(values, name)
+    check_finite(values, name)
     return values.astype(np.float64, copy=False)
 
 
@@ -447,13 +445,13 @@ def quantize(
     take codes 1..2**wbits-1, everything else code 0, which decodes to 0.0. A
     layer with no kept weight gets an all-zero codebook and all-zero codes.
     """
-    w = _validate_weights(weights)
+    w = check_weights(weights)
     wbits = _check_wbits(wbits)
     init = _check_choice(init, INITS, "init")
     method = _check_choice(method, METHODS, "method")
     kept = w != 0
     if mask is not None:
-        kept &= _validate_mask(mask, w.shape)
+        kept &= check_mask(mask, w.shape)
     codebook = np.zeros(2**wbits, dtype=np.float64)
     codes = np.zeros(w.shape, dtype=np.uint8)
     if kept.any():
@@ -472,17 +470,17 @@ def assign_codes(weights: np.ndarray, mask: np.ndarray | None, codebook: np.ndar
     centroid (ties: lower value, then lower code); the rest get code 0. Used to
     re-encode weights after retraining with a fixed or fine-tuned codebook.
     """
-    w = _validate_weights(weights)
+    w = check_weights(weights)
     cb = np.asarray(codebook, dtype=np.float64)
     if cb.ndim != 1 or cb.size < 2 or cb.size > 256:
         raise EieInputError(
             f"codebook must be 1-D with 2..256 entries (code 0 plus centroids), got shape "
             f"{cb.shape}"
         )
-    _check_finite(cb, "codebook")
+    check_finite(cb, "codebook")
     kept = w != 0
     if mask is not None:
-        kept &= _validate_mask(mask, w.shape)
+        kept &= check_mask(mask, w.shape)
     codes = np.zeros(w.shape, dtype=np.uint8)
     if kept.any():
         cents = cb[1:]
@@ -507,13 +505,13 @@ def finetune_codebook(
     cb = np.asarray(codebook, dtype=np.float64)
     if cb.ndim != 1 or cb.size < 1:
         raise EieInputError(f"codebook must be a non-empty 1-D array, got shape {cb.shape}")
-    _check_finite(cb, "codebook")
+    check_finite(cb, "codebook")
     if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "iu":
         raise EieInputError("codes must be an integer numpy array")
     if not isinstance(grad, np.ndarray) or grad.shape != codes.shape:
         shape = getattr(grad, "shape", type(grad).__name__)
         raise EieInputError(f"grad has shape {shape}, expected {codes.shape} (the codes' shape)")
-    _check_finite(grad, "grad")
+    check_finite(grad, "grad")
     if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= cb.size):
         raise EieInputError(
             f"codes must lie in 0..{cb.size - 1} for a codebook of {cb.size} entries, got "
@@ -546,6 +544,6 @@ def quantization_sse(
         raise EieInputError(f"labels must be integers, got dtype {labels.dtype}")
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= cb.size):
         raise EieInputError(f"labels must lie in 0..{cb.size - 1}")
-    _check_finite(values, "values")
+    check_finite(values, "values")
     diff = values.astype(np.float64) - cb[labels]
     return float(np.dot(diff.ravel(), diff.ravel()))

@@ -1,5 +1,314 @@
-"""The ``eie`` command line (placeholder until the subcommands land)."""
+"""The ``eie`` command line.
+
+Exit codes: 0 success; 2 usage or input error (message on stderr, no traceback
+unless ``--debug``); 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from compressor import eiefile
+from compressor.errors import EieError, EieInputError
+from compressor.importers import check_weight_array, load_layer, load_npy
+from compressor.model import EncodedModel
+from compressor.outputs import check_writable, write_atomic
+from compressor.pipeline import CompressOptions, compress_model
+from compressor.quantize import INITS, METHODS
+from compressor.sizes import format_size_table, size_table
+from eie_sim.config import KB, SimConfig
+from eie_sim.simulate import ENGINES, simulate_runs
+from eie_sim.workloads import random_activations
+
+# CLI flag -> (config field, conversion from the flag's unit)
+CONFIG_FLAGS: dict[str, tuple[str, object]] = {
+    "pes": ("n_pes", int),
+    "fifo": ("queue_depth", int),
+    "regs": ("regs", int),
+    "spmat_kb": ("spmat_bytes", lambda kb: round(float(kb) * KB)),
+    "spmat_width": ("spmat_width_bits", int),
+    "ptr_kb": ("ptr_bytes", lambda kb: round(float(kb) * KB)),
+    "ptr_bits": ("ptr_bits", int),
+    "act_kb": ("act_bytes", lambda kb: round(float(kb) * KB)),
+    "acc_bits": ("acc_bits", int),
+    "clock_mhz": ("clock_hz", lambda mhz: float(mhz) * 1e6),
+    "dram_bw": ("dram_bytes_per_cycle", float),
+    "dram_latency": ("dram_latency_cycles", int),
+    "dram_pj_per_bit": ("dram_pj_per_bit", float),
+    "energy_table": ("energy_table", str),
+    "max_cycles": ("max_cycles", int),
+}
 
 
-def main(argv=None) -> int:
-    raise SystemExit("eie: not yet implemented")
+def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> None:
+    """Architecture flags; with ``sweepable`` the sweep's fields take comma-separated lists."""
+    g = p.add_argument_group("architecture (defaults: the paper's 64-PE EIE; see --config)")
+    g.add_argument("--config", metavar="ARCH.toml", help="TOML file of SimConfig fields")
+    lists = {"pes", "fifo", "spmat_kb", "spmat_width"} if sweepable else set()
+    helps = {
+        "pes": "processing elements N", "fifo": "activation queue depth Q",
+        "regs": "destination registers per PE (R)", "spmat_kb": "sparse-matrix SRAM per PE (KB)",
+        "spmat_width": "sparse-matrix SRAM word width (bits)", "ptr_kb": "pointer SRAM per PE (KB)",
+        "ptr_bits": "bits per column pointer", "act_kb": "activation SRAM per PE (KB)",
+        "acc_bits": "accumulator width (bits)", "clock_mhz": "clock (MHz)",
+        "dram_bw": "DRAM bandwidth (bytes/cycle)", "dram_latency": "DRAM latency (cycles per tile)",
+        "dram_pj_per_bit": "DRAM energy (pJ/bit)", "energy_table": "CSV of per-event energies",
+        "max_cycles": "stop with an error after this many cycles",
+    }
+    for flag, text in helps.items():
+        g.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="LIST" if flag in lists else None,
+                       help=text + (" (comma-separated list to sweep)" if flag in lists else ""))
+    g.add_argument("--check", action="store_true", help="run the conservation checks after each layer")
+
+
+def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
+    """The configuration: defaults, then --config TOML, then flags (the flags win)."""
+    overrides: dict[str, object] = {}
+    for flag, (field, conv) in CONFIG_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            try:
+                overrides[field] = conv(value)
+            except ValueError:
+                raise EieInputError(f"--{flag.replace('_', '-')} {value!r}: not a valid number") from None
+    if getattr(args, "check", False):
+        overrides["check"] = True
+    overrides.update(fixed)
+    if getattr(args, "config", None):
+        return SimConfig.from_toml(args.config, **overrides)
+    return SimConfig().replace(**overrides)
+
+
+def print_config(config: SimConfig, out=sys.stdout) -> None:
+    """The resolved configuration, printed at the start of a run."""
+    print("configuration:", file=out)
+    for k, v in config.to_dict().items():
+        print(f"  {k:22s} {v}", file=out)
+
+
+def add_compress_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("compression (without --density/--threshold nothing is pruned: "
+                             "zero weights stay zero, every non-zero weight is kept)")
+    prune = g.add_mutually_exclusive_group()
+    prune.add_argument("--density", type=float, help="keep this fraction of weights, in (0, 1]")
+    prune.add_argument("--threshold", type=float, metavar="Q",
+                       help="keep |w| > Q x std(w) (Deep Compression's rule)")
+    g.add_argument("--balanced", action="store_true",
+                   help="load-balance-aware pruning: every PE's rows keep the same count")
+    g.add_argument("--bits", type=int, default=4, help="weight code bits, 2..8 (default 4)")
+    g.add_argument("--index-bits", type=int, default=4, help="relative index bits (default 4)")
+    g.add_argument("--init", choices=INITS, default="linear", help="k-means initialisation")
+    g.add_argument("--method", choices=METHODS, default="lloyd", help="k-means method")
+    g.add_argument("--seed", type=int, default=0, help="seed (random init, random activations)")
+
+
+def compress_options(args: argparse.Namespace, config: SimConfig | None = None) -> CompressOptions:
+    n_pes = config.n_pes if config else args.pes
+    return CompressOptions(density=args.density, threshold=args.threshold, balanced=args.balanced,
+                           wbits=args.bits, ibits=args.index_bits, init=args.init,
+                           method=args.method, seed=args.seed, n_pes=n_pes,
+                           regs=config.regs if config else args.regs,
+                           word_bits=config.spmat_width_bits if config else args.word_bits)
+
+
+def _split(names: str | None) -> list[str | None]:
+    return [s.strip() for s in names.split(",")] if names else [None]
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    out = check_writable(args.output, args.force)
+    names, biases = _split(args.layer), _split(args.bias)
+    if args.bias and len(biases) != len(names):
+        raise EieInputError(f"--bias names {len(biases)} arrays for {len(names)} layer(s)")
+    layers = []
+    for i, name in enumerate(names):
+        w, b = load_layer(args.input, layer=name, bias=biases[i] if args.bias else None)
+        layers.append((name or Path(args.input).stem, w, b))
+    calib = load_npy(args.calibration) if args.calibration else None
+    model = compress_model(layers, compress_options(args), calibration=calib,
+                           input_after_relu=args.after_relu, source=str(args.input))
+    eiefile.save(model, out, force=args.force)
+    print(format_size_table(size_table(model)))
+    print(f"\nwrote {out} ({out.stat().st_size:,} bytes; {len(model.layers)} layer(s), "
+          f"encoded for {args.pes} PEs)")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    model = eiefile.load(args.file)
+    print(f"{args.file}: {len(model.layers)} layer(s), contract version "
+          f"{model.provenance.get('contract_version', '?')}, activation format "
+          + (f"Q{15 - model.fa}.{model.fa}" if model.fa is not None else "not calibrated")
+          + (", input follows a ReLU" if model.input_after_relu else ""))
+    for layer in model.layers:
+        print(f"  {layer.name}: {layer.n} -> {layer.m}{' + bias' if layer.has_bias else ''}, "
+              f"{layer.wbits}-bit codes, {layer.ibits}-bit indices, codebook Q{15 - layer.fw}.{layer.fw}, "
+              f"N={layer.n_pes}, R={layer.regs} ({layer.rounds} round(s)), {layer.word_bits}-bit words, "
+              f"{layer.entries:,} entries ({layer.kept:,} kept)")
+    prov = {k: v for k, v in model.provenance.items() if k != "compress_options"}
+    print(f"  provenance: {json.dumps(prov, default=str)}")
+    print()
+    print(format_size_table(size_table(model)))
+    return 0
+
+
+def _simulation_inputs(args: argparse.Namespace, config: SimConfig) -> tuple[EncodedModel, np.ndarray]:
+    if args.model and args.weights:
+        raise EieInputError("give either MODEL.eie or --weights W.npy, not both")
+    if args.model:
+        model = eiefile.load(args.model)
+    elif args.weights:
+        w = check_weight_array(load_npy(args.weights), args.weights)
+        b = load_npy(args.bias) if args.bias else None
+        model = compress_model([(Path(args.weights).stem, w, b)], compress_options(args, config),
+                               source=str(args.weights))
+    else:
+        raise EieInputError("nothing to simulate: give MODEL.eie or --weights W.npy")
+    if args.activations:
+        x = load_npy(args.activations)
+    else:
+        x = random_activations(model.n_inputs, args.act_density, args.seed)
+    return model, x
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    for path in (args.json, args.trace):
+        if path:
+            check_writable(path, args.force)
+    print_config(config)
+    model, x = _simulation_inputs(args, config)
+    result, model, runs = simulate_runs(model, x, config, engine=args.engine)
+    for w in result.warnings:
+        print(f"note: {w}", file=sys.stderr)
+    print()
+    print(format_summary(result))
+    if args.json:
+        write_atomic(args.json, json.dumps(result.to_dict(), indent=1, default=_json_default),
+                     force=args.force)
+        print(f"wrote {args.json}")
+    if args.trace:
+        from eie_sim.trace import trace_events
+
+        trace = trace_events(model, runs, config.clock_hz)
+        write_atomic(args.trace, json.dumps(trace), force=args.force)
+        print(f"wrote {args.trace} (open in https://ui.perfetto.dev)")
+    return 0
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def format_summary(r) -> str:
+    """A readable summary of a Result, with units."""
+    lines = [
+        f"engine {r.engine}, contract v{r.contract_version}, {len(r.layers)} layer(s), "
+        f"{r.config['n_pes']} PEs at {r.config['clock_hz'] / 1e6:g} MHz",
+        f"  cycles               {r.cycles:,}   ({r.time_s * 1e6:.2f} us)",
+        f"  PE utilization       {100 * r.pe_utilization:.1f} %   (MAC efficiency "
+        f"{100 * r.mac_efficiency:.1f} %, CCU stall cycles {r.ccu_stall_cycles:,})",
+        f"  queue occupancy      mean {np.mean(r.queue_occupancy_mean):.2f}, max "
+        f"{max(r.queue_occupancy_max)} of {r.config['queue_depth']}",
+        f"  entries processed    {r.entries_processed:,} ({r.kept_processed:,} kept weights)",
+        f"  SRAM traffic         {r.sram_bytes / 1024:,.1f} KB   DRAM traffic {r.dram_bytes / 1024:,.1f} KB"
+        + (f"   (tiled: {', '.join(r.tiled_layers)})" if r.tiled_layers else "   (all weights resident)"),
+        f"  energy               {r.energy_j * 1e6:.3f} uJ per inference   power {r.power_w * 1e3:.1f} mW",
+    ]
+    parts = ", ".join(f"{u} {100 * e / r.energy_j:.1f} %" for u, e in r.energy_breakdown_j.items() if e)
+    lines.append(f"  energy by unit       {parts}")
+    if r.weight_load_bytes:
+        lines.append(f"  weight load (once)   {r.weight_load_bytes / 1024:,.1f} KB, "
+                     f"{r.weight_load_energy_j * 1e6:.2f} uJ")
+    if len(r.layers) > 1:
+        for lay in r.layers:
+            lines.append(f"  layer {lay.name:12s} {lay.cycles:>10,} cycles  {lay.energy_j * 1e6:9.3f} uJ  "
+                         + ("resident" if lay.resident else f"{lay.tiles} tiles"))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eie", description=__doc__.splitlines()[0] + " Deep Compression "
+                                "for FC layers and a cycle-accurate model of the EIE accelerator.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("compress", help="prune, quantize, Huffman-code and encode a layer for EIE")
+    c.add_argument("input", help="weights: .npy, .npz or .safetensors (outputs x inputs)")
+    c.add_argument("--layer", help="array name in .npz/.safetensors (comma list for a model)")
+    c.add_argument("--bias", help="bias array name (a .npy path when INPUT is .npy)")
+    add_compress_flags(c)
+    c.add_argument("--pes", type=int, default=64, help="PEs to encode for (default 64)")
+    c.add_argument("--regs", type=int, default=64, help="destination registers per PE (default 64)")
+    c.add_argument("--word-bits", type=int, default=64, help="SRAM word width (default 64)")
+    c.add_argument("--calibration", metavar="ACTS.npy", help="calibration inputs (batch x n) for "
+                   "the activation format")
+    c.add_argument("--after-relu", action="store_true", help="the inputs come from a ReLU")
+    c.add_argument("-o", "--output", required=True, metavar="OUT.eie")
+    c.add_argument("--force", action="store_true", help="overwrite OUT.eie")
+    c.set_defaults(func=cmd_compress)
+
+    i = sub.add_parser("inspect", help="print a .eie file's header and size table")
+    i.add_argument("file", metavar="FILE.eie")
+    i.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("simulate", help="run one inference on the EIE model")
+    s.add_argument("model", nargs="?", metavar="MODEL.eie")
+    s.add_argument("--weights", metavar="W.npy", help="a weight matrix instead of a .eie file")
+    s.add_argument("--bias", metavar="b.npy", help="bias for --weights")
+    add_compress_flags(s)
+    a = s.add_mutually_exclusive_group()
+    a.add_argument("--activations", metavar="a.npy", help="input activations (1-D)")
+    a.add_argument("--act-density", type=float, default=1.0,
+                   help="random non-negative activations at this density (default 1.0)")
+    s.add_argument("--engine", choices=sorted(ENGINES), default="simpy")
+    s.add_argument("--json", metavar="OUT.json", help="write the full result as JSON")
+    s.add_argument("--trace", metavar="OUT.json", help="write a Chrome trace (Perfetto)")
+    s.add_argument("--force", action="store_true", help="overwrite output files")
+    add_config_flags(s)
+    s.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except EieError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"eie {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"eie {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 -- the one place that turns bugs into exit code 1
+        if args.debug:
+            traceback.print_exc()
+        print(f"eie {args.command}: internal error: {e.__class__.__name__}: {e} "
+              "(run with --debug for the traceback and please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

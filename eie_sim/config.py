@@ -25,13 +25,13 @@ class SimConfig:
     clock_hz: float = 800e6
     regs: int = 64  # destination registers per PE (R): outputs per PE per round
     spmat_bytes: int = 128 * KB  # sparse-matrix SRAM per PE
-    spmat_width: int = 64  # bits per sparse-matrix SRAM word
+    spmat_width_bits: int = 64  # bits per sparse-matrix SRAM word
     ptr_bytes: int = 64 * KB  # pointer SRAM per PE (two banks)
     ptr_bits: int = 18  # bits per column pointer
     act_bytes: int = 2 * KB  # activation SRAM per PE
     acc_bits: int = 16  # accumulator width, saturating
     dram_bytes_per_cycle: float = 16.0
-    dram_latency: int = 100  # cycles per tile transfer
+    dram_latency_cycles: int = 100  # cycles per tile transfer
     dram_pj_per_bit: float = 20.0
     energy_table: str | None = None  # CSV of per-event energies; None = the packaged 45 nm table
     max_cycles: int = 10**12  # a run that reaches this many cycles stops with an error
@@ -40,8 +40,8 @@ class SimConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             _validate(f.name, getattr(self, f.name))
-        if self.spmat_width > self.spmat_bytes * 8:
-            raise EieConfigError(f"spmat_width = {self.spmat_width} bits is wider than the whole "
+        if self.spmat_width_bits > self.spmat_bytes * 8:
+            raise EieConfigError(f"spmat_width_bits = {self.spmat_width_bits} bits is wider than the whole "
                                  f"sparse-matrix SRAM ({self.spmat_bytes} bytes)")
 
     @property
@@ -105,13 +105,13 @@ _RANGES: dict[str, tuple[type, float, float]] = {
     "clock_hz": (float, 1e6, 1e11),
     "regs": (int, 1, 65536),
     "spmat_bytes": (int, 1, 1 << 34),
-    "spmat_width": (int, 8, 4096),
+    "spmat_width_bits": (int, 8, 4096),
     "ptr_bytes": (int, 1, 1 << 34),
     "ptr_bits": (int, 1, 48),
     "act_bytes": (int, 0, 1 << 34),
     "acc_bits": (int, 16, 48),
     "dram_bytes_per_cycle": (float, 1e-3, 1e6),
-    "dram_latency": (int, 0, 10**7),
+    "dram_latency_cycles": (int, 0, 10**7),
     "dram_pj_per_bit": (float, 0.0, 1e6),
     "max_cycles": (int, 1, 1 << 62),
 }
@@ -132,5 +132,5 @@ def _validate(name: str, value: object) -> None:
     if not ok_type or (typ is float and not math.isfinite(value)) or not lo <= value <= hi:
         kind = "an integer" if typ is int else "a number"
         raise EieConfigError(f"{name} = {value!r} must be {kind} in {lo:g}..{hi:g}")
-    if name == "spmat_width" and value % 8:
-        raise EieConfigError(f"spmat_width = {value} must be a multiple of 8 bits")
+    if name == "spmat_width_bits" and value % 8:
+        raise EieConfigError(f"spmat_width_bits = {value} must be a multiple of 8 bits")

@@ -157,7 +157,8 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
         t=np.concatenate([tm[0] + t0 for tm, t0 in zip(timings, start, strict=True)]),
         s=np.concatenate([tm[1] + t0 for tm, t0 in zip(timings, start, strict=True)], axis=1),
         fin=np.concatenate([tm[2] + t0 for tm, t0 in zip(timings, start, strict=True)], axis=1),
-        c=c_all, counts=counts, bypass=bypasses, entries=entries, kept=kept, out_fix=out)
+        c=c_all, slices=np.concatenate([items.slices for items in seg_items]), counts=counts,
+        bypass=bypasses, entries=entries, kept=kept, out_fix=out)
 
 
 def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray, fa: int,

@@ -68,7 +68,7 @@ def _footprint(layer: EncodedLayer, config: SimConfig) -> tuple[np.ndarray, int,
     """(spmat bytes per PE, pointer bytes per PE, entries per PE) of the whole layer."""
     words = layer.words_per_pe
     ptr = int(pointer_bytes(layer.ptr.shape[1], config.ptr_bits))
-    return words * (config.spmat_width // 8), ptr, layer.entries_per_pe
+    return words * (config.spmat_width_bits // 8), ptr, layer.entries_per_pe
 
 
 def plan_model(layers: Sequence[EncodedLayer], config: SimConfig) -> list[LayerPlan]:
@@ -119,7 +119,7 @@ def _plan_layer(layer: EncodedLayer, config: SimConfig, *, resident: bool,
 def _tiles(layer: EncodedLayer, config: SimConfig, budget: _Budget) -> list[Segment]:
     """Greedy tiles: per round, the longest runs of columns that fit half the budget."""
     epw = layer.entries_per_word
-    word_bytes = config.spmat_width // 8
+    word_bytes = config.spmat_width_bits // 8
     # Half the budget, in whole words and whole pointers; addressability caps the entries too.
     max_entries = np.minimum((budget.spmat_bytes // 2 // word_bytes) * epw, (1 << config.ptr_bits) - 1)
     max_cols = (budget.ptr_bytes // 2 * 8) // config.ptr_bits - 1
@@ -173,4 +173,4 @@ def dram_schedule(load: Sequence[int], compute: Sequence[int]) -> tuple[np.ndarr
 
 def load_cycles(segment: Segment, config: SimConfig) -> int:
     """Cycles to stream one tile: ``ceil(bytes / B) + L_dram``."""
-    return math.ceil(segment.dram_bytes / config.dram_bytes_per_cycle) + config.dram_latency
+    return math.ceil(segment.dram_bytes / config.dram_bytes_per_cycle) + config.dram_latency_cycles

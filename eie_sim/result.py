@@ -122,7 +122,7 @@ def _figures(tl: Timeline, counts: Counts, dram_bytes: int, weight_load_bytes: i
              config: SimConfig) -> dict[str, object]:
     e = energy(counts, config)
     time_s = tl.cycles / config.clock_hz
-    sram_bits = (counts["spmat_read", "word_read"] * config.spmat_width
+    sram_bits = (counts["spmat_read", "word_read"] * config.spmat_width_bits
                  + counts["ptr_read", "read"] * 2 * config.ptr_bits
                  + 16 * (counts["act_rw", "sram_read"] + counts["act_rw", "sram_write"]))
     return dict(

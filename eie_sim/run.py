@@ -25,6 +25,7 @@ class LayerRun:
     s: np.ndarray  # int64[N, K]: pop cycle of each item in each PE
     fin: np.ndarray  # int64[N, K]: cycle each PE finishes each item
     c: np.ndarray  # int64[N, K]: entries of each PE's slice (padding included)
+    slices: np.ndarray  # int64[K]: the slice (round * ncols + column) each item reads
     counts: Counts
     bypass: int
     entries: int  # entries processed, padding included

@@ -18,6 +18,7 @@ from eie_sim.config import SimConfig
 from eie_sim.functional import bias_fix, input_fix
 from eie_sim.memory import plan_model
 from eie_sim.result import Result, build_result
+from eie_sim.run import LayerRun
 from eie_sim.simpy_model import engine as simpy_engine
 
 ENGINES: dict[str, Callable] = {"simpy": simpy_engine.run_model, "fast": fast.run_model}
@@ -31,7 +32,7 @@ def adapt_encoding(model: EncodedModel, config: SimConfig) -> tuple[EncodedModel
     """Re-encode layers whose PE count, R or word width differ from the configuration."""
     notes = []
     layers = []
-    want = (config.n_pes, config.regs, config.spmat_width)
+    want = (config.n_pes, config.regs, config.spmat_width_bits)
     for layer in model.layers:
         have = (layer.n_pes, layer.regs, layer.word_bits)
         if have != want:
@@ -72,6 +73,14 @@ def simulate(layer_or_model: EncodedLayer | EncodedModel, activations: np.ndarra
     both return identical Results. A model without a stored activation format is
     calibrated on ``activations`` (ARCHITECTURE.md section 3).
     """
+    return simulate_runs(layer_or_model, activations, config, engine=engine)[0]
+
+
+def simulate_runs(layer_or_model: EncodedLayer | EncodedModel, activations: np.ndarray,
+                  config: SimConfig | None = None, *,
+                  engine: str = "simpy") -> tuple[Result, EncodedModel, list[LayerRun]]:
+    """:func:`simulate`, also returning the (possibly re-encoded) model and the engines' raw
+    timelines, for traces."""
     config = config or SimConfig()
     if engine not in ENGINES:
         raise EieInputError(f"engine {engine!r} is not one of {sorted(ENGINES)}")
@@ -90,5 +99,6 @@ def simulate(layer_or_model: EncodedLayer | EncodedModel, activations: np.ndarra
                for a, layer in zip(ins, model.layers, strict=True)]
         check_runs(model.layers, plans, runs, ins, config)
     prov = provenance(config=config.to_dict(), engine=engine, model=dict(model.provenance))
-    return build_result(model, runs, plans, fa=fa, config=config, engine=engine, warnings=notes,
-                        provenance=prov)
+    result = build_result(model, runs, plans, fa=fa, config=config, engine=engine, warnings=notes,
+                          provenance=prov)
+    return result, model, runs

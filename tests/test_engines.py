@@ -116,7 +116,7 @@ class EngineContract:
         assert np.any(result.output_fix != np.round(naive))  # saturation changed the result
 
     def test_wide_accumulator_and_word_width(self, rng):
-        cfg = SimConfig(n_pes=4, acc_bits=24, spmat_width=128, check=True)
+        cfg = SimConfig(n_pes=4, acc_bits=24, spmat_width_bits=128, check=True)
         layer = pair(random_codes(rng, 40, 30, 0.5), random_codebook(rng, scale=0.8),
                      has_bias=True, config=cfg)
         self.run([layer], rng.random(29) * 1.5, 13, cfg)
@@ -134,7 +134,7 @@ class EngineContract:
         rng = np.random.default_rng(seed)
         cfg = SimConfig(n_pes=int(rng.choice([1, 2, 3, 4, 8, 16, 64])),
                         queue_depth=int(rng.integers(1, 9)), regs=int(rng.integers(1, 20)),
-                        spmat_width=int(rng.choice([16, 32, 64, 128])),
+                        spmat_width_bits=int(rng.choice([16, 32, 64, 128])),
                         spmat_bytes=int(rng.choice([128, 512, 128 * KB])), check=True)
         m, n = int(rng.integers(1, 90)), int(rng.integers(1, 60))
         bias = bool(rng.integers(0, 2))

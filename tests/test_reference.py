@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 import pytest
-from reference import (
+from tests.reference import (
     RefHW,
     RefLayer,
     activation_frac_bits,

@@ -69,7 +69,7 @@ class PEArray:
         if not plan.resident:
             env.process(self.dram.streamer([s.dram_bytes for s in segs],
                                            [load_cycles(s, config) for s in segs], started, loaded))
-        t_parts, s_parts, fin_parts, c_parts, bounds = [], [], [], [], [0]
+        t_parts, s_parts, fin_parts, c_parts, slice_parts, bounds = [], [], [], [], [], [0]
         seg_start, seg_end = [], []
         for i, seg in enumerate(segs):
             if not plan.resident:
@@ -90,6 +90,7 @@ class PEArray:
             s_parts.append(np.stack([pe.pop_cycles for pe in self.pes]))
             fin_parts.append(np.stack([pe.finish_cycles for pe in self.pes]))
             c_parts.append(slice_costs(layer, items))
+            slice_parts.append(items.slices)
             bounds.append(bounds[-1] + len(items))
         for pe in self.pes:
             pe.act_rw.finish_layer(layer.rounds)
@@ -102,7 +103,7 @@ class PEArray:
             t=np.concatenate(t_parts) - layer_start,
             s=np.concatenate(s_parts, axis=1) - layer_start,
             fin=np.concatenate(fin_parts, axis=1) - layer_start,
-            c=np.concatenate(c_parts, axis=1), counts=counts,
+            c=np.concatenate(c_parts, axis=1), slices=np.concatenate(slice_parts), counts=counts,
             bypass=sum(pe.arith.bypasses for pe in self.pes),
             entries=sum(pe.arith.entries for pe in self.pes),
             kept=sum(pe.arith.kept for pe in self.pes),

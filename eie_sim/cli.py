@@ -247,17 +247,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"sweeping {len(points)} point(s): layers {', '.join(args.layers)}; "
           + "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in grid.items())
           + f"; seeds {', '.join(map(str, seeds))}; engine {args.engine}")
-    executor = None
     if args.dask:
         try:
             from dask.distributed import Client
         except ImportError:
             raise EieInputError("--dask needs the optional dependency: pip install 'eie-sim[dask]'") from None
-        client = Client(args.dask)
-        executor = client.get_executor()
-    df = run_sweep(points, args.output, base=base, engine=args.engine, executor=executor,
-                   jobs=args.jobs, force=args.force, progress=not args.quiet,
-                   cache_dir=None if args.no_cache else "default")
+        with Client(args.dask) as client:
+            df = run_sweep(points, args.output, base=base, engine=args.engine,
+                           executor=client.get_executor(), force=args.force, progress=not args.quiet,
+                           cache_dir=None if args.no_cache else "default")
+    else:
+        df = run_sweep(points, args.output, base=base, engine=args.engine, jobs=args.jobs,
+                       force=args.force, progress=not args.quiet,
+                       cache_dir=None if args.no_cache else "default")
     parquet = write_parquet(df, Path(args.output).with_suffix(".parquet"), force=True)
     print(f"wrote {args.output} ({len(df)} rows)" + (f" and {parquet}" if parquet else ""))
     return 0

@@ -1,0 +1,149 @@
+"""Sweeps: cartesian points, resumable CSV, executors (threads, processes, Dask), SIGKILL + resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compressor.errors import EieInputError
+from eie_sim import sweep
+from eie_sim.cli import main
+from eie_sim.config import SimConfig
+from eie_sim.sweep import TIMING_COLUMNS, make_points, read_rows, run_sweep
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> str:
+    rng = np.random.default_rng(7)
+    w = rng.normal(0, 0.05, (120, 200)) * (rng.random((120, 200)) < 0.15)
+    path = tmp_path_factory.mktemp("w") / "fc.npy"
+    np.save(path, w)
+    return str(path)
+
+
+def test_points_are_the_cartesian_product(weights):
+    pts = make_points([weights, "NT-We"], {"n_pes": [1, 4], "queue_depth": [2, 8, 16]}, seeds=[0, 1])
+    assert len(pts) == 2 * 2 * 3 * 2
+    assert [p.index for p in pts] == list(range(24))
+    assert len({p.key for p in pts}) == 24
+    assert dict(pts[0].overrides) == {"n_pes": 1, "queue_depth": 2}
+
+
+@pytest.mark.parametrize("layers,grid,msg", [
+    (["NoSuchNet"], {}, "neither a benchmark"),
+    (["missing.npy"], {}, "does not exist"),
+    (["NT-We"], {"colour": [1]}, "cannot sweep 'colour'"),
+    (["NT-We"], {"n_pes": []}, "has no values"),
+])
+def test_bad_sweeps_are_refused(layers, grid, msg):
+    with pytest.raises(EieInputError, match=msg):
+        make_points(layers, grid)
+
+
+def test_sweep_rows_and_resume(weights, tmp_path, monkeypatch):
+    pts = make_points([weights], {"n_pes": [1, 2, 4, 8]}, act_density=0.5)
+    out = tmp_path / "res.csv"
+    with ThreadPoolExecutor(2) as ex:
+        df = run_sweep(pts, out, executor=ex, progress=False)
+    assert df["point"].tolist() == [0, 1, 2, 3]
+    assert df["n_pes"].tolist() == [1, 2, 4, 8]
+    for col in ("cycles", "energy_j", "time_s", "pe_utilization", "contract_version", "git_commit",
+                "spmat_width_bits", "energy_breakdown_j.spmat_read"):
+        assert col in df.columns
+    assert (df["cycles"].diff().dropna() < 0).all()  # more PEs, fewer cycles on this layer
+
+    # Tear the file: drop the last row and leave half a line, as a killed writer would.
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    calls = []
+    real = sweep.run_point
+    monkeypatch.setattr(sweep, "run_point", lambda p, *a: calls.append(p.index) or real(p, *a))
+    with ThreadPoolExecutor(2) as ex:
+        df2 = run_sweep(pts, out, executor=ex, progress=False)
+    assert calls == [3]  # only the torn point is recomputed
+    pd.testing.assert_frame_equal(df.drop(columns=list(TIMING_COLUMNS)),
+                                  df2.drop(columns=list(TIMING_COLUMNS)))
+
+
+def test_same_seed_same_figures_and_foreign_rows(weights, tmp_path):
+    pts = make_points([weights], {"queue_depth": [1, 8]}, seeds=[3], act_density=0.4)
+    with ThreadPoolExecutor(1) as ex:
+        a = run_sweep(pts, tmp_path / "a.csv", executor=ex, progress=False)
+        b = run_sweep(pts, tmp_path / "b.csv", executor=ex, progress=False)
+        pd.testing.assert_frame_equal(a.drop(columns=list(TIMING_COLUMNS)),
+                                      b.drop(columns=list(TIMING_COLUMNS)))
+        other = make_points([weights], {"queue_depth": [2]}, act_density=0.4)
+        with pytest.raises(EieInputError, match="different sweep"):
+            run_sweep(other, tmp_path / "a.csv", executor=ex, progress=False)
+
+
+def test_process_pool_and_cache(weights, tmp_path):
+    pts = make_points([weights], {"n_pes": [2, 16]}, act_density=0.5)
+    df = run_sweep(pts, tmp_path / "p.csv", jobs=2, progress=False)
+    assert len(df) == 2 and (df["engine"] == "fast").all()
+    cached = list((tmp_path / ".eie-cache").glob("*.eie"))
+    assert len(cached) == 1
+
+
+def test_dask_local_cluster(weights, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")  # the test extra installs it
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pts = make_points([weights], {"n_pes": [1, 4]}, act_density=0.5)
+        df = run_sweep(pts, tmp_path / "d.csv", executor=client.get_executor(), progress=False)
+        assert df["n_pes"].tolist() == [1, 4]
+        # The CLI reaches the same cluster by address.
+        rc = main(["sweep", weights, "--pes", "2,8", "--act-density", "0.5", "--quiet",
+                   "--dask", cluster.scheduler_address, "-o", str(tmp_path / "cli.csv")])
+        assert rc == 0
+        assert pd.read_csv(tmp_path / "cli.csv")["n_pes"].tolist() == [2, 8]
+
+
+def test_cli_sweep_flags_reach_the_points(weights, tmp_path, capsys):
+    out = tmp_path / "s.csv"
+    rc = main(["sweep", weights, "--pes", "4", "--fifo", "1,4", "--spmat-width", "32,128",
+               "--act-density", "0.3", "--quiet", "--jobs", "1", "-o", str(out)])
+    assert rc == 0
+    df = pd.read_csv(out)
+    assert sorted(zip(df.queue_depth, df.spmat_width_bits, strict=True)) == [
+        (1, 32), (1, 128), (4, 32), (4, 128)]
+    assert (df["n_pes"] == 4).all()
+    assert "sweeping 4 point(s)" in capsys.readouterr().out
+
+
+def test_sigkill_then_resume(weights, tmp_path):
+    """Kill a running `eie sweep` with SIGKILL; the rerun keeps every finished row untouched."""
+    out = tmp_path / "k.csv"
+    cmd = [sys.executable, "-m", "eie_sim.cli", "sweep", weights, "--engine", "simpy",
+           "--pes", "1,2,3,4,5,6,7,8", "--fifo", "1,2,3,4,5,6,7,8", "--act-density", "0.5",
+           "--jobs", "1", "--quiet", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONHASHSEED": "0"})
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if out.exists() and out.read_text().count("\n") >= 6:  # header + at least 5 rows
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    header, finished = read_rows(out)  # parses, torn tail or not
+    assert 5 <= len(finished) < 64, "the sweep should have been killed part way"
+    before = {r["key"]: r for r in finished}
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    df = pd.read_csv(out)
+    assert len(df) == 64 and df["point"].tolist() == list(range(64))
+    after = df.set_index("key")
+    for key, row in before.items():  # finished points were not recomputed: their wall times stand
+        assert float(after.loc[key, "wall_s"]) == float(row["wall_s"])
+    assert len(set(df["key"])) == 64
+    assert not list(Path(tmp_path).glob(".k.csv.*.tmp"))

@@ -43,14 +43,22 @@ AXIS_LABELS = {
     "n_pes": "PE count",
     "queue_depth": "activation queue depth (entries)",
     "spmat_width": "sparse-matrix SRAM width (bits)",
+    "spmat_width_bits": "sparse-matrix SRAM width (bits)",
     "spmat_bytes": "sparse-matrix SRAM per PE (bytes)",
     "regs": "destination registers per PE",
     "clock_hz": "clock (Hz)",
 }
 
-#: Config fields whose variation changes the results; ``check`` and ``max_cycles`` do not.
+#: Config fields whose variation changes the results (``check`` and ``max_cycles`` do not), under
+#: SimConfig's current names and the older names a saved sweep may still use.
 _INERT_FIELDS = {"check", "max_cycles"}
-CONFIG_COLUMNS = tuple(f.name for f in fields(SimConfig) if f.name not in _INERT_FIELDS)
+CONFIG_COLUMNS = tuple(dict.fromkeys(
+    [f.name for f in fields(SimConfig) if f.name not in _INERT_FIELDS] + list(AXIS_LABELS)))
+#: The sparse-matrix word width column: SimConfig renamed ``spmat_width`` to ``spmat_width_bits``;
+#: sweeps written before the rename have the old name, so both are accepted.
+WIDTH_COLUMNS = ("spmat_width", "spmat_width_bits")
+# Columns that tell apart rows at the same design point, named first when duplicates are refused.
+_IDENTITY_COLUMNS = ("seed", "sparsity", "engine", "energy_table")
 
 PLOT_NAMES = ("speedup_vs_pes", "utilization_vs_fifo", "energy_breakdown", "spmat_energy_vs_width",
               "energy_vs_pes")
@@ -115,7 +123,8 @@ def _check_one_row_per(df: pd.DataFrame, key: str, what: str) -> None:
         rows = df.loc[dup]
         first = rows.iloc[0]
         same = rows[(rows["layer"] == first["layer"]) & (rows[key] == first[key])]
-        differ = [str(c) for c in same.columns if same[c].astype(str).nunique() > 1][:6]
+        differ = [str(c) for c in same.columns if same[c].astype(str).nunique() > 1]
+        differ = sorted(differ, key=lambda c: c not in _IDENTITY_COLUMNS + CONFIG_COLUMNS)[:6]
         raise EieInputError(
             f"{what}: layer {first['layer']!r} has {len(same)} rows at {key} = {first[key]}; filter the "
             f"DataFrame to one row per (layer, {key})"
@@ -133,6 +142,14 @@ def _series(df: pd.DataFrame, x: str, y: Sequence[str], what: str) -> dict[str, 
             f"(values {values}); filter the DataFrame to one {c} first, e.g. df[df['{c}'] == {values[0]!r}]")
     _check_one_row_per(df, x, what)
     return {str(layer): g.sort_values(x) for layer, g in df.groupby("layer", sort=False)}
+
+
+def _width_column(df: pd.DataFrame) -> str:
+    """``spmat_width`` or, in sweeps written after SimConfig's rename, ``spmat_width_bits``."""
+    for c in WIDTH_COLUMNS:
+        if c in getattr(df, "columns", ()):
+            return c
+    return WIDTH_COLUMNS[0]  # absent: _require then names it
 
 
 def _need_x_values(df: pd.DataFrame, x: str, what: str) -> None:
@@ -156,20 +173,27 @@ def _new_figure(figsize: tuple[float, float] = _FIGSIZE) -> Figure:
 
 
 def _fixed_note(df: pd.DataFrame, exclude: Sequence[str]) -> str:
-    """'n_pes = 64, ...' for the main config fields that are constant over the whole plot."""
-    parts = []
-    for c in AXIS_LABELS:
-        if c in df.columns and c not in exclude and df[c].nunique(dropna=False) == 1:
-            v = df[c].iloc[0]
-            if c == "clock_hz":
-                parts.append(f"clock = {v / 1e6:g} MHz")
-            elif c == "spmat_bytes":
-                parts.append(f"spmat = {v / 1024:g} KB/PE")
-            elif c == "spmat_width":
-                parts.append(f"spmat_width = {v:g} bits")
-            else:
-                parts.append(f"{c} = {v:g}")
-    return ", ".join(parts)
+    """'fixed: 64 PEs, queue depth 8, ...' for the main config fields constant over the whole plot."""
+    formats: dict[str, Callable[[float], str]] = {
+        "n_pes": lambda v: f"{v:g} PEs", "queue_depth": lambda v: f"queue depth {v:g}",
+        "spmat_width": lambda v: f"{v:g}-bit SRAM words",
+        "spmat_width_bits": lambda v: f"{v:g}-bit SRAM words",
+        "spmat_bytes": lambda v: f"{v / 1024:g} KB sparse-matrix SRAM/PE", "regs": lambda v: f"{v:g} regs/PE",
+        "clock_hz": lambda v: f"{v / 1e6:g} MHz",
+    }
+    parts = [fmt(df[c].iloc[0]) for c, fmt in formats.items()
+             if c in df.columns and c not in exclude and df[c].nunique(dropna=False) == 1]
+    if not parts:
+        return ""
+    # Wrapped between items (never inside one) so a long note never runs under the legend.
+    lines = ["fixed:"]
+    for part in parts:
+        if len(lines[-1]) + len(part) > 75:
+            lines[-1] += ","
+            lines.append(part)
+        else:
+            lines[-1] += ("" if lines[-1] == "fixed:" else ",") + " " + part
+    return "\n".join(lines)
 
 
 def _titles(fig: Figure, ax: Axes, title: str, note: str) -> None:
@@ -346,9 +370,10 @@ def spmat_energy_vs_width(df: pd.DataFrame) -> Figure:
     """
     what = "sparse-matrix read energy vs SRAM width"
     y = "energy_breakdown_j.spmat_read"
-    series = _series(df, "spmat_width", [y], what)
-    _need_x_values(df, "spmat_width", what)
-    _require_positive(df, "spmat_width", what)
+    w = _width_column(df)
+    series = _series(df, w, [y], what)
+    _need_x_values(df, w, what)
+    _require_positive(df, w, what)
     _require_positive(df, y, what)
     unit, scale = _energy_scale(float(df[y].max()))
     styles = _styles(list(series))
@@ -357,7 +382,7 @@ def spmat_energy_vs_width(df: pd.DataFrame) -> Figure:
     handles = []
     for layer, g in series.items():
         colour, marker = styles[layer]
-        x = g["spmat_width"].to_numpy(float)
+        x = g[w].to_numpy(float)
         e = g[y].to_numpy(float) / scale
         (line,) = ax.plot(x, e, color=colour, marker=marker, label=layer)
         handles.append(line)
@@ -370,11 +395,11 @@ def spmat_energy_vs_width(df: pd.DataFrame) -> Figure:
     # Log y only when layers differ by orders of magnitude; otherwise the minima are easier to see.
     if df[y].max() / df[y].min() > 30:
         ax.set_yscale("log")
-    _plain_log2_axis(ax.xaxis, df["spmat_width"].unique())
-    ax.set_xlabel(AXIS_LABELS["spmat_width"])
+    _plain_log2_axis(ax.xaxis, df[w].unique())
+    ax.set_xlabel(AXIS_LABELS[w])
     ax.set_ylabel(f"sparse-matrix SRAM read energy per inference ({unit})")
     ax.grid(True, alpha=0.3)
-    _titles(fig, ax, "Sparse-matrix SRAM read energy vs SRAM width", _fixed_note(df, ["spmat_width"]))
+    _titles(fig, ax, "Sparse-matrix SRAM read energy vs SRAM width", _fixed_note(df, [w]))
     _legend(fig, handles)
     return fig
 
@@ -507,7 +532,7 @@ def plot_all(df: pd.DataFrame, out_dir: str | Path, *, baselines: pd.DataFrame |
     makers: dict[str, tuple[str, Callable[[], Figure]]] = {
         "speedup_vs_pes": ("n_pes", lambda: speedup_vs_pes(df)),
         "utilization_vs_fifo": ("queue_depth", lambda: utilization_vs_fifo(df)),
-        "spmat_energy_vs_width": ("spmat_width", lambda: spmat_energy_vs_width(df)),
+        "spmat_energy_vs_width": (_width_column(df), lambda: spmat_energy_vs_width(df)),
         "energy_vs_pes": ("n_pes", lambda: energy_vs_pes(df, baselines)),
     }
     paths: list[Path] = []

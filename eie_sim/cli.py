@@ -286,6 +286,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from eie_sim.reproduce import run_reproduce
+
+    print_config(SimConfig())
+    path = run_reproduce(args.out, seed=args.seed, jobs=args.jobs, force=args.force,
+                         progress=not args.quiet)
+    print(f"wrote {path} with its tables (CSV) and plots (PNG, SVG) in {path.parent}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -359,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default="plots", help="output directory (default plots/)")
     pl.add_argument("--force", action="store_true", help="overwrite existing plots")
     pl.set_defaults(func=cmd_plot)
+
+    r = sub.add_parser("reproduce", help="recompute the EIE paper's evaluation: report.md + plots")
+    r.add_argument("--out", default="repro", help="output directory (default repro/)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    r.add_argument("--force", action="store_true", help="recompute everything and overwrite")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_reproduce)
     return p
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from functools import cache
-from io import StringIO
 from importlib import resources
+from io import StringIO
 
 import numpy as np
 import pandas as pd

@@ -161,8 +161,8 @@ def dense_baselines(pes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def power_table(pes: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     r = pes[(pes.layer == "Alex-7") & (pes.n_pes == 64)].iloc[0]
     units = ["act_queue", "ptr_read", "spmat_read", "arith", "act_rw", "lnzd", "dram"]
-    split = pd.DataFrame({"unit": units,
-                          "ours, Alex-7 (mW)": [r[f"energy_breakdown_j.{u}"] / r.time_s * 1e3 for u in units]})
+    mw = [r[f"energy_breakdown_j.{u}"] / r.time_s * 1e3 for u in units]
+    split = pd.DataFrame({"unit": units, "ours, Alex-7 (mW)": mw})
     cal = calibration_table().reset_index()
     split = split.merge(cal[["unit", "table2_mw", "uncalibrated_dynamic_mw", "calibrated_mw"]],
                         on="unit", how="left")
@@ -313,7 +313,8 @@ Paper: 64 bits gives the least read energy. Ours: least at
 ## Energy per inference vs PE count, AlexNet fc6-fc8, against dense baselines
 
 Hollow markers: weights do not fit the SRAMs and are streamed from DRAM in tiles. The
-compressed layers become SRAM-resident from {', '.join(f'{k}: {int(x)} PEs' for k, x in resident_from.items())}.
+compressed layers become SRAM-resident from
+{', '.join(f'{k}: {int(x)} PEs' for k, x in resident_from.items())}.
 Baselines: the dense accelerator of ARCHITECTURE.md section 7 on the same energy table, and
 the paper's CPU / GPU / mGPU dense energy (flat lines). This host's numpy dense mat-vec is
 a latency-only baseline (its energy is not measured).

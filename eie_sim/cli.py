@@ -105,11 +105,11 @@ def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
     return SimConfig().replace(**overrides)
 
 
-def print_config(config: SimConfig, out=sys.stdout) -> None:
+def print_config(config: SimConfig) -> None:
     """The resolved configuration, printed at the start of a run."""
-    print("configuration:", file=out)
+    print("configuration:")
     for k, v in config.to_dict().items():
-        print(f"  {k:22s} {v}", file=out)
+        print(f"  {k:22s} {v}")
 
 
 def add_compress_flags(p: argparse.ArgumentParser) -> None:

@@ -25,7 +25,8 @@ DEMO_LAYER = "Alex-7"
 PE_COUNTS = (4, 8, 16, 32, 64, 128, 256)
 
 
-def run_demo(out_dir: str | Path, *, seed: int = 0, force: bool = False, out=sys.stdout) -> list[Path]:
+def run_demo(out_dir: str | Path, *, seed: int = 0, force: bool = False, out=None) -> list[Path]:
+    out = out or sys.stdout
     out_dir = Path(out_dir)
     b = benchmark(DEMO_LAYER)
     print(f"{DEMO_LAYER} ({b.description}): {b.n_in} -> {b.n_out}, {100 * b.weight_density:g} % "

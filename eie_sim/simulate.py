@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 
@@ -22,6 +23,10 @@ from eie_sim.run import LayerRun
 from eie_sim.simpy_model import engine as simpy_engine
 
 ENGINES: dict[str, Callable] = {"simpy": simpy_engine.run_model, "fast": fast.run_model}
+#: Setting this environment variable to 1 turns the conservation checks on for every run
+#: (as ``SimConfig.check`` does for one); the test suite sets it, so every test run is checked,
+#: including sweep workers in other processes.
+CHECK_ENV = "EIE_SIM_CHECK"
 
 
 class EieWarning(UserWarning):
@@ -93,7 +98,7 @@ def simulate_runs(layer_or_model: EncodedLayer | EncodedModel, activations: np.n
     plans = plan_model(model.layers, config)
     x_fix = input_fix(x, fa)
     runs = ENGINES[engine](model, plans, x_fix, fa, config)
-    if config.check:
+    if config.check or os.environ.get(CHECK_ENV) == "1":
         ins = [x_fix, *(r.out_fix for r in runs[:-1])]
         ins = [np.append(a, bias_fix(fa)) if layer.has_bias else a
                for a, layer in zip(ins, model.layers, strict=True)]

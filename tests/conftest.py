@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -9,7 +11,12 @@ from hypothesis import settings
 from compressor.encode import encode_layer
 from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
+from eie_sim.simulate import CHECK_ENV
 from tests.reference import RefHW, RefLayer
+
+# Every simulation in the test suite runs its conservation checks (eie_sim.checks),
+# worker processes included: they inherit the environment.
+os.environ[CHECK_ENV] = "1"
 
 # Bounded example counts keep the suite inside its time budget on 2 cores.
 settings.register_profile("ci", max_examples=25, deadline=None)

@@ -212,6 +212,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"note: {w}", file=sys.stderr)
     print()
     print(format_summary(result))
+    if args.line_trace:
+        from eie_sim.linetrace import render
+
+        run, layer = runs[0], model.layers[0]
+        print(f"\nline trace of layer {layer.name!r}, cycles 0..{min(args.line_trace, run.cycles) - 1}:")
+        print("\n".join(render(run.t, run.s, run.fin, (run.slices % layer.ncols).tolist(), start=0,
+                               stop=min(args.line_trace, run.cycles))))
     if args.json:
         write_atomic(args.json, json.dumps(result.to_dict(), indent=1, default=_json_default),
                      force=args.force)
@@ -342,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=sorted(ENGINES), default="simpy")
     s.add_argument("--json", metavar="OUT.json", help="write the full result as JSON")
     s.add_argument("--trace", metavar="OUT.json", help="write a Chrome trace (Perfetto)")
+    s.add_argument("--line-trace", type=int, metavar="CYCLES",
+                   help="print a per-cycle trace (CCU and PE columns) of the first CYCLES cycles")
     s.add_argument("--force", action="store_true", help="overwrite output files")
     add_config_flags(s)
     s.set_defaults(func=cmd_simulate)

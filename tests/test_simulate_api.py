@@ -118,3 +118,17 @@ def _save(model, tmp_path):
     if not p.exists():
         eiefile.save(model, p)
     return p
+
+
+def test_line_trace_matches_the_timeline(model, capsys, tmp_path):
+    assert main(["simulate", str(_save(model, tmp_path)), "--pes", "8", "--act-density", "1.0",
+                 "--engine", "fast", "--line-trace", "6"]) == 0
+    out = capsys.readouterr().out.split("line trace of layer 'fc1', cycles 0..5:")[1]
+    lines = out.strip().splitlines()
+    assert lines[0].split("|")[0].strip() == "cycle"
+    rows = [[c.strip() for c in ln.split("|")] for ln in lines[1:7]]
+    assert [int(r[0]) for r in rows] == [0, 1, 2, 3, 4, 5]
+    assert rows[0][1] == "b0" and rows[1][1] == "b1"  # one broadcast per cycle, inputs 0, 1
+    # 8 PEs: L = ceil(log4 8) = 2 tree levels, so input 0 reaches every queue at cycle 2
+    assert rows[0][2:] == [""] * 8 and rows[1][2:] == [""] * 8
+    assert rows[2][2:] == ["0"] * 8

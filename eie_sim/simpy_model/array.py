@@ -9,6 +9,7 @@ from compressor.encode import EncodedLayer, local_rows
 from eie_sim.config import SimConfig
 from eie_sim.counts import Counts
 from eie_sim.layout import segment_items, slice_costs
+from eie_sim.linetrace import render
 from eie_sim.memory import LayerPlan, load_cycles
 from eie_sim.run import LayerRun
 from eie_sim.simpy_model.ccu import CentralControlUnit
@@ -47,6 +48,17 @@ class PEArray:
     def outputs(self, m: int) -> np.ndarray:
         return self.gather(m)
 
+    def recent_trace(self, cycles: int) -> list[str]:
+        """Line trace of the last ``cycles`` cycles of the segment running now."""
+        items = getattr(self, "current_items", None)
+        if items is None:
+            return []
+        cols = items.cols.tolist()
+        s = np.stack([pe.pop_cycles for pe in self.pes])
+        fin = np.stack([pe.finish_cycles for pe in self.pes])
+        now = int(self.env.now)
+        return render(self.ccu.broadcast_cycles, s, fin, cols, start=max(0, now - cycles), stop=now)
+
     def run_layer(self, layer: EncodedLayer, plan: LayerPlan, *, relu: bool, bias_value: int,
                   config: SimConfig, result: list[LayerRun]):
         """Array: run one layer's segments (streaming tiles from DRAM when not resident)."""
@@ -77,6 +89,7 @@ class PEArray:
             started[i].succeed()
             seg_start.append(env.now)
             items = segment_items(layer, seg, a_fix)
+            self.current_items = items
             done = env.event()
             for pe in self.pes:
                 pe.start_segment(int(seg.entry_base[pe.index]), len(items))

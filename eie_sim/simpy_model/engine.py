@@ -17,6 +17,9 @@ from eie_sim.run import LayerRun
 from eie_sim.simpy_model.array import PEArray
 
 
+TRACE_LINES = 12  # line-trace cycles shown when a run hits its cycle limit
+
+
 def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray, fa: int,
               config: SimConfig) -> list[LayerRun]:
     """Simulate every layer in one SimPy environment; layers run back to back."""
@@ -38,8 +41,10 @@ def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray
     env.run(until=env.any_of([main, limit]))
     if not main.triggered:
         done = [f"{r.name}: {r.cycles} cycles" for r in runs]
+        trace = "\n".join(array.recent_trace(TRACE_LINES))
         raise EieSimulationError(
             f"the SimPy model reached the cycle limit max_cycles = {config.max_cycles} at cycle "
-            f"{env.now} without finishing layer {len(runs)} of {len(model.layers)} "
-            f"(finished: {', '.join(done) or 'none'}); raise max_cycles or check the layer")
+            f"{env.now} without finishing layer {len(runs) + 1} of {len(model.layers)} "
+            f"(finished: {', '.join(done) or 'none'}); raise max_cycles or check the layer. "
+            f"Last cycles:\n{trace}")
     return runs

@@ -49,8 +49,8 @@ class ProcessingElement:
 
     def start_segment(self, entry_base: int, n_items: int) -> None:
         self.spmat_read.start_segment(entry_base)
-        self.pop_cycles = np.zeros(n_items, np.int64)
-        self.finish_cycles = np.zeros(n_items, np.int64)
+        self.pop_cycles = np.full(n_items, -1, np.int64)
+        self.finish_cycles = np.full(n_items, -1, np.int64)
 
     def run(self, items: Items, done: simpy.Event):
         """PE: pop the head activation, read its column, multiply-accumulate each entry."""

@@ -16,7 +16,6 @@ from eie_sim.memory import LayerPlan
 from eie_sim.run import LayerRun
 from eie_sim.simpy_model.array import PEArray
 
-
 TRACE_LINES = 12  # line-trace cycles shown when a run hits its cycle limit
 
 

@@ -42,21 +42,17 @@ BREAKDOWN_COLUMNS = tuple(f"energy_breakdown_j.{u}" for u in ENERGY_UNITS)
 AXIS_LABELS = {
     "n_pes": "PE count",
     "queue_depth": "activation queue depth (entries)",
-    "spmat_width": "sparse-matrix SRAM width (bits)",
     "spmat_width_bits": "sparse-matrix SRAM width (bits)",
     "spmat_bytes": "sparse-matrix SRAM per PE (bytes)",
     "regs": "destination registers per PE",
     "clock_hz": "clock (Hz)",
 }
 
-#: Config fields whose variation changes the results (``check`` and ``max_cycles`` do not), under
-#: SimConfig's current names and the older names a saved sweep may still use.
+#: Config fields whose variation changes the results (``check`` and ``max_cycles`` do not).
 _INERT_FIELDS = {"check", "max_cycles"}
 CONFIG_COLUMNS = tuple(dict.fromkeys(
     [f.name for f in fields(SimConfig) if f.name not in _INERT_FIELDS] + list(AXIS_LABELS)))
-#: The sparse-matrix word width column: SimConfig renamed ``spmat_width`` to ``spmat_width_bits``;
-#: sweeps written before the rename have the old name, so both are accepted.
-WIDTH_COLUMNS = ("spmat_width", "spmat_width_bits")
+WIDTH_COLUMN = "spmat_width_bits"
 # Columns that tell apart rows at the same design point, named first when duplicates are refused.
 _IDENTITY_COLUMNS = ("seed", "sparsity", "engine", "energy_table")
 
@@ -144,14 +140,6 @@ def _series(df: pd.DataFrame, x: str, y: Sequence[str], what: str) -> dict[str, 
     return {str(layer): g.sort_values(x) for layer, g in df.groupby("layer", sort=False)}
 
 
-def _width_column(df: pd.DataFrame) -> str:
-    """``spmat_width`` or, in sweeps written after SimConfig's rename, ``spmat_width_bits``."""
-    for c in WIDTH_COLUMNS:
-        if c in getattr(df, "columns", ()):
-            return c
-    return WIDTH_COLUMNS[0]  # absent: _require then names it
-
-
 def _need_x_values(df: pd.DataFrame, x: str, what: str) -> None:
     """A curve needs at least two x values in the data."""
     values = sorted(df[x].unique().tolist())
@@ -176,7 +164,6 @@ def _fixed_note(df: pd.DataFrame, exclude: Sequence[str]) -> str:
     """'fixed: 64 PEs, queue depth 8, ...' for the main config fields constant over the whole plot."""
     formats: dict[str, Callable[[float], str]] = {
         "n_pes": lambda v: f"{v:g} PEs", "queue_depth": lambda v: f"queue depth {v:g}",
-        "spmat_width": lambda v: f"{v:g}-bit SRAM words",
         "spmat_width_bits": lambda v: f"{v:g}-bit SRAM words",
         "spmat_bytes": lambda v: f"{v / 1024:g} KB sparse-matrix SRAM/PE", "regs": lambda v: f"{v:g} regs/PE",
         "clock_hz": lambda v: f"{v / 1e6:g} MHz",
@@ -370,7 +357,7 @@ def spmat_energy_vs_width(df: pd.DataFrame) -> Figure:
     """
     what = "sparse-matrix read energy vs SRAM width"
     y = "energy_breakdown_j.spmat_read"
-    w = _width_column(df)
+    w = WIDTH_COLUMN
     series = _series(df, w, [y], what)
     _need_x_values(df, w, what)
     _require_positive(df, w, what)
@@ -532,7 +519,7 @@ def plot_all(df: pd.DataFrame, out_dir: str | Path, *, baselines: pd.DataFrame |
     makers: dict[str, tuple[str, Callable[[], Figure]]] = {
         "speedup_vs_pes": ("n_pes", lambda: speedup_vs_pes(df)),
         "utilization_vs_fifo": ("queue_depth", lambda: utilization_vs_fifo(df)),
-        "spmat_energy_vs_width": (_width_column(df), lambda: spmat_energy_vs_width(df)),
+        "spmat_energy_vs_width": (WIDTH_COLUMN, lambda: spmat_energy_vs_width(df)),
         "energy_vs_pes": ("n_pes", lambda: energy_vs_pes(df, baselines)),
     }
     paths: list[Path] = []

@@ -21,7 +21,7 @@ from eie_sim import plots
 
 LAYERS3 = ("Alex-6", "Alex-7", "NT-We")
 LAYERS9 = ("Alex-6", "Alex-7", "Alex-8", "VGG-6", "VGG-7", "VGG-8", "NT-We", "NT-Wd", "NT-LSTM")
-PAPER = dict(n_pes=64, queue_depth=8, spmat_width=64, spmat_bytes=128 * 1024, regs=64, clock_hz=800e6)
+PAPER = dict(n_pes=64, queue_depth=8, spmat_width_bits=64, spmat_bytes=128 * 1024, regs=64, clock_hz=800e6)
 # Share of the on-chip energy per unit (sparse-matrix reads and DRAM are modelled apart).
 SHARES = dict(act_queue=0.05, ptr_read=0.3, spmat_read=0.0, arith=0.3, act_rw=0.3, lnzd=0.05, dram=0.0)
 
@@ -34,7 +34,7 @@ def sweep(layers: tuple[str, ...] = LAYERS3, **swept: list[float]) -> pd.DataFra
         work = 2e6 * (i + 1)  # MACs
         for combo in grid:
             cfg = {**PAPER, **dict(zip(swept, combo if swept else (), strict=True))}
-            n, q, w = cfg["n_pes"], cfg["queue_depth"], cfg["spmat_width"]
+            n, q, w = cfg["n_pes"], cfg["queue_depth"], cfg["spmat_width_bits"]
             # Balance worsens with more PEs and with the layer index (NT-We-like layers last).
             util = (0.5 + 0.45 * (1 - 1 / q)) / (1 + 0.01 * i * math.log2(n)) - 0.03 * i
             cycles = work / n / util + 50 * math.log2(n) + 10
@@ -167,7 +167,7 @@ def test_energy_breakdown_by_layer_needs_one_row_per_layer():
 # --- sparse-matrix width ------------------------------------------------------------------------
 
 def test_spmat_energy_minimum_marked_at_64_bits():
-    fig = plots.spmat_energy_vs_width(sweep(spmat_width=WIDTHS))
+    fig = plots.spmat_energy_vs_width(sweep(spmat_width_bits=WIDTHS))
     ax = fig.axes[0]
     series = [ln for ln in ax.get_lines() if ln.get_label() in LAYERS3]
     minima = labelled(fig, "_min:")
@@ -181,8 +181,8 @@ def test_spmat_energy_minimum_marked_at_64_bits():
 
 
 def test_spmat_width_bits_column_is_accepted():
-    # SimConfig's current field name; sweeps written before the rename say spmat_width.
-    df = sweep(spmat_width=WIDTHS).rename(columns={"spmat_width": "spmat_width_bits"})
+    # SimConfig's current field name; sweeps written before the rename say spmat_width_bits.
+    df = sweep(spmat_width_bits=WIDTHS).rename(columns={"spmat_width_bits": "spmat_width_bits"})
     fig = plots.spmat_energy_vs_width(df)
     assert {m.get_xdata()[0] for m in labelled(fig, "_min:")} == {64}
     assert fig.axes[0].get_xlabel() == "sparse-matrix SRAM width (bits)"
@@ -253,7 +253,7 @@ def test_nine_layers_get_nine_colours():
     (plots.speedup_vs_pes, sweep(n_pes=PES), "cycles"),
     (plots.utilization_vs_fifo, sweep(queue_depth=DEPTHS), "pe_utilization"),
     (plots.energy_breakdown, sweep(), "energy_breakdown_j.lnzd"),
-    (plots.spmat_energy_vs_width, sweep(spmat_width=WIDTHS), "energy_breakdown_j.spmat_read"),
+    (plots.spmat_energy_vs_width, sweep(spmat_width_bits=WIDTHS), "energy_breakdown_j.spmat_read"),
     (plots.energy_vs_pes, sweep(n_pes=PES), "resident"),
     (plots.energy_vs_pes, sweep(n_pes=PES), "layer"),
 ])
@@ -325,10 +325,10 @@ def test_plot_all_makes_only_the_supported_plots(tmp_path):
 
 def test_plot_all_picks_the_plots_of_each_swept_field(tmp_path, fast_savefig):
     base = pd.DataFrame([dict(layer="Alex-7", baseline="CPU", n_pes=np.nan, energy_j=0.4)])
-    for field, values in (("queue_depth", DEPTHS), ("spmat_width", WIDTHS)):
+    for field, values in (("queue_depth", DEPTHS), ("spmat_width_bits", WIDTHS)):
         out = tmp_path / field
         paths = plots.plot_all(sweep(**{field: values}), out, baselines=base)
-        expected = {"queue_depth": "utilization_vs_fifo", "spmat_width": "spmat_energy_vs_width"}[field]
+        expected = {"queue_depth": "utilization_vs_fifo", "spmat_width_bits": "spmat_energy_vs_width"}[field]
         assert sorted({p.stem for p in paths}) == sorted({expected, "energy_breakdown"})
 
 

@@ -180,14 +180,6 @@ def test_spmat_energy_minimum_marked_at_64_bits():
     assert "J)" in ax.get_ylabel()
 
 
-def test_spmat_width_bits_column_is_accepted():
-    # SimConfig's current field name; sweeps written before the rename say spmat_width_bits.
-    df = sweep(spmat_width_bits=WIDTHS).rename(columns={"spmat_width_bits": "spmat_width_bits"})
-    fig = plots.spmat_energy_vs_width(df)
-    assert {m.get_xdata()[0] for m in labelled(fig, "_min:")} == {64}
-    assert fig.axes[0].get_xlabel() == "sparse-matrix SRAM width (bits)"
-
-
 # --- energy vs PEs ------------------------------------------------------------------------------
 
 def test_energy_vs_pes_hollow_markers_for_tiled_points():

@@ -138,7 +138,8 @@ def compress_options(args: argparse.Namespace, config: SimConfig | None = None) 
 
 
 def _split(names: str | None) -> list[str | None]:
-    return [s.strip() for s in names.split(",")] if names else [None]
+    """Comma-separated names; an empty name (``--bias b1,,b3``) means none for that layer."""
+    return [s.strip() or None for s in names.split(",")] if names else [None]
 
 
 # ----------------------------------------------------------------------------- commands

@@ -15,12 +15,14 @@ import numba
 import numpy as np
 
 from compressor.encode import EncodedLayer, local_rows
+from compressor.errors import EieSimulationError
 from compressor.fixedpoint import acc_limits
 from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
 from eie_sim.counts import Counts
 from eie_sim.functional import bias_fix, mac_entries, write_back
 from eie_sim.layout import segment_items, slice_costs
+from eie_sim.linetrace import TRACE_LINES, render
 from eie_sim.memory import LayerPlan, dram_schedule, load_cycles
 from eie_sim.run import LayerRun
 
@@ -165,8 +167,22 @@ def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray
               config: SimConfig) -> list[LayerRun]:
     runs = []
     a = np.asarray(x_fix, np.int64)
+    elapsed = 0
     for i, (layer, plan) in enumerate(zip(model.layers, plans, strict=True)):
         run = run_layer(layer, plan, a, relu=model.relu(i), bias_value=bias_fix(fa), config=config)
+        if elapsed + run.cycles >= config.max_cycles:
+            # the same limit, and the same message, as the SimPy model's
+            limit = config.max_cycles - elapsed
+            lines = render(run.t, run.s, np.where(run.fin > limit, -1, run.fin),
+                           (run.slices % layer.ncols).tolist(), start=max(0, limit - TRACE_LINES),
+                           stop=limit)
+            done = ", ".join(f"{r.name}: {r.cycles} cycles" for r in runs) or "none"
+            raise EieSimulationError(
+                f"the fast engine reached the cycle limit max_cycles = {config.max_cycles} at cycle "
+                f"{config.max_cycles} without finishing layer {i + 1} of {len(model.layers)} "
+                f"(finished: {done}); raise max_cycles or check the layer. Last cycles:\n"
+                + "\n".join(lines))
+        elapsed += run.cycles
         runs.append(run)
         a = run.out_fix
     return runs

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 CELL = 6
+TRACE_LINES = 12  # cycles shown when a run hits its cycle limit
 
 
 def render(t: Sequence[int], s: np.ndarray, fin: np.ndarray, cols: Sequence[int], *, start: int,

@@ -63,6 +63,13 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
 VARIATION = {"row_sigma": 0.0, "col_sigma": 0.0}
 
 
+def density_variation(mask: np.ndarray) -> tuple[float, float]:
+    """Coefficients of variation (std / mean) of the per-row and per-column densities of a mask."""
+    rows = mask.mean(axis=1)
+    cols = mask.mean(axis=0)
+    return float(rows.std() / rows.mean()), float(cols.std() / cols.mean())
+
+
 def benchmark(name: str) -> Benchmark:
     try:
         return BENCHMARKS[name]
@@ -81,15 +88,21 @@ def random_activations(n: int, density: float, seed: int) -> np.ndarray:
     return x
 
 
-def trained_like_weights(m: int, n: int, seed: int, sparsity: str = "varied") -> np.ndarray:
-    """An ``m x n`` float32 matrix, Laplace-distributed, with the row/column scale rule."""
+def trained_like_weights(m: int, n: int, seed: int, sparsity: str = "varied", *,
+                         row_sigma: float | None = None, col_sigma: float | None = None) -> np.ndarray:
+    """An ``m x n`` float32 matrix, Laplace-distributed, with the row/column scale rule.
+
+    ``row_sigma`` / ``col_sigma`` override :data:`VARIATION` (used to fit it).
+    """
     if sparsity not in SPARSITY_MODELS:
         raise EieInputError(f"sparsity {sparsity!r} is not one of {', '.join(SPARSITY_MODELS)}")
     rng = np.random.default_rng(seed)
     w = rng.laplace(0.0, 1.0, size=(m, n)).astype(np.float32)
     if sparsity == "varied":
-        w *= np.exp(VARIATION["row_sigma"] * rng.standard_normal(m)).astype(np.float32)[:, None]
-        w *= np.exp(VARIATION["col_sigma"] * rng.standard_normal(n)).astype(np.float32)[None, :]
+        rs = VARIATION["row_sigma"] if row_sigma is None else row_sigma
+        cs = VARIATION["col_sigma"] if col_sigma is None else col_sigma
+        w *= np.exp(rs * rng.standard_normal(m)).astype(np.float32)[:, None]
+        w *= np.exp(cs * rng.standard_normal(n)).astype(np.float32)[None, :]
     # Scale to a typical FC weight spread (std ~ 1/sqrt(n)); only the codebook's format sees it.
     w *= np.float32(1.0 / np.sqrt(2.0 * n))
     return w

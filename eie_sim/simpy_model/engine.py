@@ -12,11 +12,10 @@ from compressor.fixedpoint import acc_limits
 from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
 from eie_sim.functional import bias_fix
+from eie_sim.linetrace import TRACE_LINES
 from eie_sim.memory import LayerPlan
 from eie_sim.run import LayerRun
 from eie_sim.simpy_model.array import PEArray
-
-TRACE_LINES = 12  # line-trace cycles shown when a run hits its cycle limit
 
 
 def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray, fa: int,
@@ -38,7 +37,7 @@ def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray
     main = env.process(host())
     limit = env.timeout(config.max_cycles)
     env.run(until=env.any_of([main, limit]))
-    if not main.triggered:
+    if not main.triggered or env.now >= config.max_cycles:
         done = [f"{r.name}: {r.cycles} cycles" for r in runs]
         trace = "\n".join(array.recent_trace(TRACE_LINES))
         raise EieSimulationError(

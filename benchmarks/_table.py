@@ -1,0 +1,105 @@
+"""Shared helpers of the benchmark scripts: machine info, best-of timing, a printed table and CSV."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numba
+import numpy as np
+import pandas as pd
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+
+
+def machine_info() -> dict[str, object]:
+    """CPU count, platform and the versions that matter for timings."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    return {
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable,
+        "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "pandas": pd.__version__,
+        "loadavg_1min_at_start": round(os.getloadavg()[0], 2),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def print_header(title: str, notes: Sequence[str] = ()) -> dict[str, object]:
+    """Print the benchmark's title, the machine and notes on method; return the machine info."""
+    info = machine_info()
+    print(title)
+    print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    for note in notes:
+        print(f"note: {note}")
+    print()
+    sys.stdout.flush()
+    return info
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    """(seconds, return value) of one call."""
+    t0 = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - t0, value
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """(best seconds over ``repeats`` calls, the last call's return value)."""
+    best = float("inf")
+    value = None
+    for _ in range(repeats):
+        seconds, value = timed(fn)
+        best = min(best, seconds)
+    return best, value
+
+
+def show(rows: Sequence[dict[str, object]], title: str | None = None) -> pd.DataFrame:
+    """Print ``rows`` as a table (under ``title``) and return them as a DataFrame."""
+    table = pd.DataFrame(list(rows))
+    if title:
+        print(title)
+    print(table.to_string(index=False))
+    print()
+    sys.stdout.flush()
+    return table
+
+
+def write_csv(name: str, tables: dict[str, pd.DataFrame] | pd.DataFrame,
+              info: dict[str, object] | None = None) -> Path:
+    """Write ``benchmarks/out/NAME.csv``: one table, or several stacked with a ``part`` column.
+
+    The machine info is added to every row as columns.
+    """
+    if isinstance(tables, pd.DataFrame):
+        csv = tables.copy()
+    else:
+        csv = pd.concat([t.assign(part=part) for part, t in tables.items()], ignore_index=True)
+        csv = csv[["part", *[c for c in csv.columns if c != "part"]]]
+    for k, v in (info or {}).items():
+        csv[k] = v
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"{name}.csv"
+    csv.to_csv(path, index=False)
+    print(f"wrote {path}")
+    return path

@@ -15,13 +15,14 @@ from compressor.fixedpoint import frac_bits
 
 
 @numba.njit(cache=True)
-def _forward(v, entry_rows, pe_offsets, ptr, codebook, x, n_pes, ncols, rounds, regs, m):
-    """``W x`` over the stored entries (no dense matrix): x is (batch, ncols)."""
+def _forward(v, entry_rows, pe_offsets, ptr, codebook, x, active, n_pes, ncols, rounds, m):
+    """``W x`` over the stored entries of the ``active`` columns (no dense matrix); x is
+    (batch, ncols). Columns whose inputs are all zero contribute nothing and are skipped."""
     y = np.zeros((x.shape[0], m), np.float64)
     for p in range(n_pes):
         base = pe_offsets[p]
         for r in range(rounds):
-            for j in range(ncols):
+            for j in active:
                 s = r * ncols + j
                 for e in range(ptr[p, s], ptr[p, s + 1]):
                     if v[base + e] != 0:
@@ -37,8 +38,9 @@ def float_forward(layer: EncodedLayer, x: np.ndarray, *, relu: bool) -> np.ndarr
     xb = np.asarray(x, np.float64)
     if layer.has_bias:
         xb = np.hstack([xb, np.ones((xb.shape[0], 1))])
-    y = _forward(layer.v, layer.entry_rows, layer.pe_offsets, layer.ptr, layer.codebook, xb,
-                 layer.n_pes, layer.ncols, layer.rounds, layer.regs, layer.m)
+    active = np.flatnonzero(np.any(xb != 0, axis=0))
+    y = _forward(layer.v, layer.entry_rows, layer.pe_offsets, layer.ptr, layer.codebook, xb, active,
+                 layer.n_pes, layer.ncols, layer.rounds, layer.m)
     return np.maximum(y, 0.0) if relu else y
 
 

@@ -99,8 +99,7 @@ def _pe_pass(v, entry_rows, pe_offsets, ptr, slices, rounds, values, entry_base,
             for e in range(first, end):
                 if v[base + e] != 0:
                     kept += 1
-            mac_entries(acc[p], entry_rows[base + first: base + end], v[base + first: base + end],
-                        values[k], cb_fix, fw, lo, hi)
+            mac_entries(acc[p], entry_rows, v, base + first, base + end, values[k], cb_fix, fw, lo, hi)
         state[p, 0], state[p, 1], state[p, 2] = last_round, last_row, last_cycle
     return reads, bypasses, kept
 

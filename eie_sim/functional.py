@@ -15,14 +15,16 @@ from compressor.fixedpoint import INT16_MAX, INT16_MIN, to_fixed
 
 
 @numba.njit(cache=True)
-def mac_entries(acc, rows, codes, a_fix, cb_fix, fw, lo, hi):
-    """``acc[row] = clamp_A(acc[row] + ((cb[code] * a + 2**(fw-1)) >> fw))`` for each entry in order.
+def mac_entries(acc, rows, codes, first, end, a_fix, cb_fix, fw, lo, hi):
+    """``acc[row] = clamp_A(acc[row] + ((cb[code] * a + 2**(fw-1)) >> fw))`` for entries
+    ``first..end-1`` in order.
 
     ``>>`` on int64 is an arithmetic shift (floor), as the contract asks. Padding
-    entries have code 0, whose codebook value is 0, so they add nothing.
+    entries have code 0, whose codebook value is 0, so they add nothing. An index
+    range rather than sliced arrays: a slice per column visit costs more than its MACs.
     """
     half = (1 << (fw - 1)) if fw > 0 else 0
-    for i in range(rows.shape[0]):
+    for i in range(first, end):
         product = np.int64(cb_fix[codes[i]]) * np.int64(a_fix)
         x = acc[rows[i]] + ((product + half) >> fw)
         if x > hi:

@@ -42,4 +42,4 @@ class ArithmeticUnit:
         self.last_cycle = cycle + n - 1
         self.entries += n
         self.kept += int(np.count_nonzero(codes))
-        mac_entries(dest, regs, codes, a, self.codebook, self.fw, self.lo, self.hi)
+        mac_entries(dest, regs, codes, 0, n, a, self.codebook, self.fw, self.lo, self.hi)

@@ -12,7 +12,8 @@ Layout (little-endian)::
 
 The header is JSON, never pickle. Files are untrusted: the loader checks every
 field's type and range, every section's offset, size and dtype against the file
-size and the header *before* allocating anything, every checksum, and then the
+size and the header *before* allocating anything (sections lie after the header, in
+table order, without overlapping), every checksum, and then the
 layout itself (pointers, relative indices); the packed entries must also equal
 the Huffman-coded streams. Every failure is an :class:`EieFormatError` naming the
 file, the layer and section, and what is wrong.
@@ -155,11 +156,13 @@ class _Reader:
             raise self.fail("header", f"header length {head_len} runs past the end of the "
                             f"{self.size}-byte file")
         raw = bytes(self.data[_PREAMBLE.size:_PREAMBLE.size + head_len])
+        self.cursor = _PREAMBLE.size + head_len  # end of the header, then of each section read
         if zlib.crc32(raw) != head_crc:
             raise self.fail("header", "checksum mismatch (corrupt header)")
         try:
             header = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        # ValueError also covers JSONDecodeError and integers past Python's digit limit.
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise self.fail("header", f"not valid JSON ({e.__class__.__name__})") from None
         if not isinstance(header, dict) or header.get("kind") != "eie-model":
             raise self.fail("header", "not an eie-model header")
@@ -244,10 +247,16 @@ class _Reader:
         for key in ("offset", "nbytes", "count", "crc32"):
             if type(meta.get(key)) is not int or meta[key] < 0:
                 raise self.fail(at, f"field {key!r} must be a non-negative integer")
-        dtype = _DTYPES.get(meta.get("dtype"))
+        name_of_dtype = meta.get("dtype")
+        dtype = _DTYPES.get(name_of_dtype) if isinstance(name_of_dtype, str) else None
         if dtype is None:
             raise self.fail(at, f"dtype {meta.get('dtype')!r:.20} is not one of {sorted(_DTYPES)}")
         off, nbytes = meta["offset"], meta["nbytes"]
+        # Sections follow the header and each other in table order: no two layers can share
+        # bytes, so the arrays decoded from a file grow with its size, not its layer count.
+        if off < self.cursor:
+            raise self.fail(at, f"starts at byte {off}, before byte {self.cursor} where the header "
+                            f"or the previous section ends (sections must not overlap)")
         if off + nbytes > self.size:
             raise self.fail(at, f"bytes {off}..{off + nbytes} run past the end of the "
                             f"{self.size}-byte file (truncated?)")
@@ -257,6 +266,7 @@ class _Reader:
         if count is not None and meta["count"] != count:
             raise self.fail(at, f"holds {meta['count']} values, the header implies {count}")
         raw = self.data[off:off + nbytes]
+        self.cursor = off + nbytes
         if zlib.crc32(raw) != meta["crc32"]:
             raise self.fail(at, "checksum mismatch (corrupt data)")
         return np.frombuffer(raw, dtype=dtype)

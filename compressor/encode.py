@@ -104,7 +104,7 @@ _OK, _ROW_PAST_ROUND, _ROW_PAST_PE, _PAD_Z, _PAD_LAST = 0, 1, 2, 3, 4
 def _walk_entries(v, z, pe_offsets, ptr, m, ncols, n_pes, regs, rounds, span, codes, last_col,
                   rows):
     """Decode every slice: fill ``codes`` (m x ncols, skipped when it has no rows), the last
-    column's codes in ``last_col`` (the bias, when there is one) and each entry's local row.
+    column's codes in ``last_col`` (the bias; skipped when empty) and each entry's local row.
 
     Returns (error code, PE, slice, entry) so that a corrupt file is reported
     precisely; (0, -1, -1, -1) when the layout is canonical and in range.
@@ -130,7 +130,7 @@ def _walk_entries(v, z, pe_offsets, ptr, m, ncols, n_pes, regs, rounds, span, co
                     if code != 0:
                         if codes.shape[0]:
                             codes[lr * n_pes + p, j] = code
-                        if j == ncols - 1:
+                        if j == ncols - 1 and last_col.shape[0]:
                             last_col[lr * n_pes + p] = code
                     else:
                         # Padding exists only to bridge a long gap: canonical padding has
@@ -250,7 +250,8 @@ class EncodedLayer:
         return np.diff(self.ptr, axis=1)
 
     def _walk(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        last_col = np.zeros(self.m, np.uint8)
+        # Only a bias column is kept: without one, m is bounded by no section of a file.
+        last_col = np.zeros(self.m if self.has_bias else 0, np.uint8)
         rows = np.zeros(len(self.v), np.int64)
         err, p, s, e = _walk_entries(
             self.v, self.z, self.pe_offsets, self.ptr, self.m, self.ncols, self.n_pes,
@@ -325,6 +326,10 @@ class EncodedLayer:
                                  f"expected 2**wbits = {1 << self.wbits}")
         if not np.all(np.isfinite(self.codebook)):
             raise EieFormatError(f"{where}: codebook holds NaN or inf")
+        try:
+            codebook_frac_bits(self.codebook)
+        except EieInputError as e:
+            raise EieFormatError(f"{where}: codebook: {e}") from None
         if self.codebook[0] != 0.0:
             raise EieFormatError(f"{where}: codebook[0] is {self.codebook[0]!r}; code 0 is reserved for 0")
         if len(self.v) != len(self.z):

@@ -8,8 +8,13 @@ Weights are ``m x n`` (outputs x inputs), as PyTorch stores ``Linear.weight``.
 
 from __future__ import annotations
 
+import io
+import math
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -17,12 +22,50 @@ from compressor.errors import EieFormatError, EieInputError
 from compressor.validate import check_finite
 
 SUFFIXES = (".npy", ".npz", ".safetensors")
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_MAX_HEADER = 10000  # np.load's default max_header_size
+# numpy parses a .npy header as a Python literal: these are what a malformed one raises
+_NPY_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError, EOFError)
+
+
+def _check_npy_size(f: BinaryIO, size: int, where: str) -> None:
+    """Refuse a ``.npy`` stream of ``size`` bytes whose header declares more data than follows.
+
+    Runs before numpy allocates the declared array, so that a 100-byte file cannot ask for
+    terabytes. Streams that are not ``.npy`` (a pickle, a zip) are left to ``np.load``.
+    """
+    head = f.read(8)
+    if len(head) < 8 or not head.startswith(_NPY_MAGIC):
+        return
+    version = (head[6], head[7])
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        return  # np.load rejects the version
+    # numpy reads the whole declared header before checking its length: check it first
+    len_bytes = f.read(2 if version == (1, 0) else 4)
+    head_len = int.from_bytes(len_bytes, "little")
+    if head_len > min(_NPY_MAX_HEADER, size):
+        raise EieFormatError(f"{where}: .npy header length {head_len:,} is corrupt (numpy reads at "
+                             f"most {_NPY_MAX_HEADER:,} bytes; the file has {size:,})")
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    try:
+        shape, _, dtype = read(io.BytesIO(len_bytes + f.read(head_len)))
+    except _NPY_HEADER_ERRORS as e:
+        raise EieFormatError(f"{where}: not a readable .npy array (bad header: {e})") from None
+    need = math.prod(shape) * dtype.itemsize
+    have = size - f.tell()
+    if need > have:
+        raise EieFormatError(f"{where}: the header declares a {dtype} array of shape {shape} "
+                             f"({need:,} bytes) but only {max(have, 0):,} bytes of data follow "
+                             f"(truncated or corrupt file)")
 
 
 def load_npy(path: str | Path) -> np.ndarray:
     """One array from a ``.npy`` file, never unpickling anything."""
     p = Path(path)
     try:
+        with p.open("rb") as f:
+            _check_npy_size(f, p.stat().st_size, str(p))
         arr = np.load(p, allow_pickle=False)
     except FileNotFoundError:
         raise EieInputError(f"{p}: no such file") from None
@@ -33,18 +76,28 @@ def load_npy(path: str | Path) -> np.ndarray:
         # for truncated data; all mean the file cannot be used as a plain array.
         raise EieFormatError(f"{p}: not a readable .npy array ({e})") from None
     if not isinstance(arr, np.ndarray):
+        arr.close()
         raise EieFormatError(f"{p}: holds several arrays; use a .npz file with --layer NAME")
     return arr
 
 
 def _npz_arrays(p: Path) -> dict[str, np.ndarray]:
     try:
+        with zipfile.ZipFile(p) as zf:  # a file that is not a zip fails here, not in np.load
+            for info in zf.infolist():  # np.load reads any member that starts like a .npy
+                with zf.open(info) as f:
+                    _check_npy_size(f, info.file_size, f"{p}[{info.filename.removesuffix('.npy')}]")
         with np.load(p, allow_pickle=False) as z:
-            return {name: z[name] for name in z.files}
+            arrays = {name: z[name] for name in z.files}
     except FileNotFoundError:
         raise EieInputError(f"{p}: no such file") from None
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile, KeyError) as e:
+    # zlib.error: corrupt deflate data; NotImplementedError: an unsupported compression method;
+    # RuntimeError: an encrypted member (zipfile's exceptions for these)
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile, KeyError, zlib.error,
+            NotImplementedError, RuntimeError, tokenize.TokenError, SyntaxError) as e:
         raise EieFormatError(f"{p}: not a readable .npz archive ({e})") from None
+    # np.load hands over members that are not .npy arrays as raw bytes: they are not weights
+    return {name: a for name, a in arrays.items() if isinstance(a, np.ndarray)}
 
 
 def _safetensors_arrays(p: Path, names: list[str | None]) -> dict[str, np.ndarray]:

@@ -39,7 +39,7 @@ def check_finite(values: np.ndarray, name: str) -> None:
     where = tuple(int(i) for i in first)
     raise EieInputError(
         f"{name} contains {count} non-finite value(s) (NaN or inf); the first is "
-        f"{values[where]!r} at index {where if len(where) > 1 else where[0]}"
+        f"{float(values[where])!r} at index {where if len(where) > 1 else where[0]}"
     )
 
 

@@ -76,8 +76,8 @@ def _convert(flag: str, value: str) -> object:
     conv = CONFIG_FLAGS[flag][1]
     try:
         return conv(value)
-    except ValueError:
-        raise EieInputError(f"--{flag.replace('_', '-')} {value!r}: not a valid number") from None
+    except (ValueError, OverflowError):  # OverflowError: round(inf) for a size in KB
+        raise EieInputError(f"--{flag.replace('_', '-')} {value!r}: not a valid (finite) number") from None
 
 
 def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:

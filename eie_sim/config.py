@@ -62,7 +62,7 @@ class SimConfig:
             nodes += width
         return nodes
 
-    def replace(self, **changes: object) -> SimConfig:
+    def replace(self, /, **changes: object) -> SimConfig:
         """A validated copy with some fields changed."""
         unknown = set(changes) - {f.name for f in fields(self)}
         if unknown:
@@ -86,12 +86,18 @@ class SimConfig:
             raise EieFormatError(f"{p}: not valid TOML: {e}") from None
         except RecursionError:
             raise EieFormatError(f"{p}: not valid TOML: nested too deeply") from None
+        except OSError as e:  # a directory, no permission
+            raise EieConfigError(f"{p}: cannot read the configuration file ({e.strerror or e})") from None
         if not isinstance(data, dict):
             raise EieFormatError(f"{p}: top level must be a table")
         data = {k: v for k, v in data.items()}
         if "energy_table" in data and isinstance(data["energy_table"], str):
             # a relative table path is relative to the TOML file, not to the working directory
-            data["energy_table"] = str((p.parent / data["energy_table"]).resolve())
+            try:
+                data["energy_table"] = str((p.parent / data["energy_table"]).resolve())
+            except (OSError, ValueError, RuntimeError) as e:  # a NUL byte; a symlink loop
+                raise EieConfigError(f"{p}: energy_table = {data['energy_table']!r:.80} is not a "
+                                     f"usable path ({e})") from None
         try:
             return cls().replace(**{**data, **overrides})
         except EieConfigError as e:

@@ -1,0 +1,641 @@
+"""Hostile inputs: mutated ``.eie`` files, Huffman streams, TOML configs and ``.npy`` weights.
+
+Every case must either load (and then be internally valid) or raise an
+:class:`~compressor.errors.EieError` naming the source and the problem; never
+another exception, a hang, or an allocation out of proportion to the input.
+The mutators and oracles are shared with the long campaign in
+``benchmarks/fuzz.py``; here hypothesis drives them, bounded so the file runs in
+well under a minute on two cores. Deterministic cases pin each check to the
+corruption it exists for, and the regressions for bugs the fuzzing found.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import re
+import struct
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks import fuzz
+from compressor import eiefile, huffman
+from compressor.errors import EieConfigError, EieError, EieFormatError
+from compressor.huffman import HuffmanStream
+from compressor.importers import load_layer, load_npy
+from compressor.model import EncodedModel
+from eie_sim.config import _RANGES, SimConfig
+
+REPO = Path(__file__).resolve().parents[1]
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@dataclasses.dataclass(frozen=True)
+class Seed:
+    """A valid model, its file and its parsed image."""
+
+    model: EncodedModel
+    data: bytes
+    img: fuzz.Image
+
+
+@pytest.fixture(scope="module")
+def seeds() -> dict[str, Seed]:
+    models = fuzz.seed_models()
+    out = {}
+    for name, model in models.items():
+        data = eiefile.to_bytes(model)
+        out[name] = Seed(model, data, fuzz.parse(data))
+    return out
+
+
+def eie_verdict(data: bytes) -> str:
+    """The shared oracle under the time and allocation guards; fails the test on a Failure."""
+    try:
+        return fuzz.guarded(fuzz.check_eie, data, "fuzz.eie", size=len(data))[0]
+    except fuzz.Failure as e:
+        pytest.fail(f"{e} (input of {len(data)} bytes)")
+
+
+def load_error(data: bytes) -> str:
+    """The message of the EieFormatError that loading ``data`` must raise."""
+    with pytest.raises(EieFormatError) as info:
+        eiefile.from_bytes(data, "case.eie")
+    msg = str(info.value)
+    assert msg.startswith("case.eie: ")
+    return msg
+
+
+seed_names = st.sampled_from(["bias-rounds", "chain-padding", "single-symbol", "empty-layer"])
+
+
+# ----------------------------------------------------------------------------- the harness
+
+
+def test_seeds_and_rebuilt_seeds_load(seeds: dict[str, Seed]) -> None:
+    """Unmutated seeds load, also through build(): otherwise every mutation would 'fail' trivially."""
+    for s in seeds.values():
+        assert eie_verdict(s.data) == "ok"
+        assert eie_verdict(fuzz.build(s.img)) == "ok"
+        assert eie_verdict(fuzz.build(s.img, recrc=True)) == "ok"
+
+
+def test_guard_catches_a_hang_and_a_large_allocation() -> None:
+    """The guards themselves work: a slow case and an oversized allocation are failures."""
+    with pytest.raises(fuzz.Failure, match="CaseTimeout"):
+        fuzz.guarded(lambda: time.sleep(5) or "ok", size=0, timeout=0.2)
+    with pytest.raises(fuzz.Failure, match="allocation peak"):
+        fuzz.guarded(lambda: "ok" if np.ones(2_000_000).sum() else "", size=0)
+    with pytest.raises(fuzz.Failure, match="ZeroDivisionError"):
+        fuzz.guarded(lambda: 1 // 0, size=0)
+
+
+@pytest.mark.parametrize("path", ["compressor/eiefile.py", "compressor/huffman.py",
+                                  "eie_sim/config.py", "compressor/importers.py"])
+def test_parsers_have_no_blanket_except(path: str) -> None:
+    """Errors come from the check that failed: no parser swallows every exception."""
+    text = (REPO / path).read_text()
+    assert not re.search(r"except\s*:", text), f"{path}: bare except"
+    assert not re.search(r"except\b[^:\n]*\b(Base)?Exception\b", text), f"{path}: except Exception"
+
+
+# ----------------------------------------------------------------------------- .eie: raw damage
+
+
+@pytest.mark.parametrize("name", ["bias-rounds", "empty-layer"])
+def test_every_truncation_is_reported(seeds: dict[str, Seed], name: str) -> None:
+    """Cutting the file at any byte is an error that says the file is short."""
+    data = seeds[name].data
+    for n in range(len(data)):
+        msg = load_error(data[:n])
+        assert re.search(r"shorter than|past the end", msg), msg
+
+
+@FUZZ
+@given(name=seed_names, region=st.integers(0, 40), frac=st.floats(0, 1))
+def test_truncation_in_any_region(seeds: dict[str, Seed], name: str, region: int, frac: float) -> None:
+    data = fuzz.truncate_in_region(seeds[name].data, region, frac)
+    assert eie_verdict(data) == "error"
+
+
+@FUZZ
+@given(name=seed_names, bits=st.lists(st.integers(0, 1 << 20), min_size=1, max_size=8))
+def test_bit_flips_anywhere(seeds: dict[str, Seed], name: str, bits: list[int]) -> None:
+    data = fuzz.flip_bits(seeds[name].data, bits)
+    if eie_verdict(data) == "ok":
+        # only flips that cancel out or land in the alignment padding between sections load,
+        # and then the model must be the original one
+        assert eiefile.to_bytes(eiefile.from_bytes(data)) == seeds[name].data
+
+
+@FEW
+@given(name=seed_names, junk=st.binary(min_size=1, max_size=200))
+def test_junk_appended(seeds: dict[str, Seed], name: str, junk: bytes) -> None:
+    """Trailing bytes are outside every section: the model loads unchanged."""
+    assert eie_verdict(seeds[name].data + junk) == "ok"
+    assert eiefile.to_bytes(eiefile.from_bytes(seeds[name].data + junk)) == seeds[name].data
+
+
+@FEW
+@given(name=seed_names, key=st.sampled_from(["fmt", "contract", "head_len", "head_crc"]),
+       value=st.integers(0, (1 << 32) - 1))
+def test_preamble_fields(seeds: dict[str, Seed], name: str, key: str, value: int) -> None:
+    img = seeds[name].img
+    data = fuzz.build(img, preamble={key: value})
+    if data == fuzz.build(img):
+        return  # the value drawn is the correct one
+    assert eie_verdict(data) == "error"
+
+
+@pytest.mark.parametrize("kind", range(14))
+@pytest.mark.parametrize("depth", [3, 5000, 100_000])
+def test_hostile_header_text(seeds: dict[str, Seed], kind: int, depth: int) -> None:
+    """Deep nesting, non-objects, invalid UTF-8 and huge numbers as the (checksummed) header."""
+    data = fuzz.build(seeds["bias-rounds"].img, raw_header=fuzz.deep_json(kind, depth))
+    assert eie_verdict(data) == "error"
+
+
+# ----------------------------------------------------------------------------- .eie: header fields
+
+field_values = st.one_of(
+    st.sampled_from(fuzz.WEIRD_VALUES), st.integers(-(1 << 70), 1 << 70), st.floats(),
+    st.text(max_size=4), st.booleans(), st.none(), st.just(fuzz._DELETE),
+    st.lists(st.integers(0, 9), max_size=3), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
+
+
+@FUZZ
+@given(data=st.data(), name=seed_names, recrc=st.booleans())
+def test_any_header_field(seeds: dict[str, Seed], data: st.DataObject, name: str, recrc: bool) -> None:
+    """Any key of the header replaced by a wrong type, a huge or odd value, or removed."""
+    img = seeds[name].img
+    path = data.draw(st.sampled_from(fuzz.header_paths(img.header)), label="path")
+    edit = fuzz.set_path(path, data.draw(field_values, label="value"))
+    eie_verdict(fuzz.build(img, edit, recrc=recrc))
+
+
+@FUZZ
+@given(data=st.data(), name=seed_names, recrc=st.booleans())
+def test_length_offset_count_fields(seeds: dict[str, Seed], data: st.DataObject, name: str,
+                                    recrc: bool) -> None:
+    """Section offsets/sizes/counts/CRCs, Huffman counts and layer sizes nudged or replaced; with
+    ``recrc`` the section CRCs match what the table points at, so the semantic checks decide."""
+    img = seeds[name].img
+    path = data.draw(st.sampled_from(fuzz.section_paths(img.header)), label="path")
+    if data.draw(st.booleans(), label="nudge"):
+        edit = fuzz.nudge_path(path, data.draw(st.sampled_from([-9, -8, -1, 1, 2, 8, 1 << 20, -(1 << 40)])))
+    else:
+        edit = fuzz.set_path(path, data.draw(field_values, label="value"))
+    eie_verdict(fuzz.build(img, edit, recrc=recrc))
+
+
+@FUZZ
+@given(name=seed_names, ops=st.lists(st.tuples(
+    st.integers(0, 3), st.sampled_from(fuzz.LAYOUT_OPS), st.integers(0, 1 << 16), st.integers(0, 1 << 16),
+    st.one_of(st.sampled_from(fuzz.LAYOUT_VALUES), st.floats(-1e6, 1e6))), min_size=1, max_size=3))
+def test_layout_mutations_with_consistent_checksums(seeds: dict[str, Seed], name: str,
+                                                    ops: list[tuple]) -> None:
+    """Decoded arrays changed and re-packed, re-Huffman-coded and re-checksummed: only the
+    layout checks (pointers, relative indices, padding, codebook, bias) stand in the way."""
+    s = seeds[name]
+    img = s.img
+    for layer, op, a, b, value in ops:
+        img = fuzz.mutate_layout(img, s.model, layer, op, a, b, value)
+    eie_verdict(fuzz.build(img))
+
+
+# ----------------------------------------------------------------------------- .eie: each check
+
+
+def _entry_in_round(layer: object, r: int) -> int:
+    """Global index of the first entry of a non-empty slice in round ``r``."""
+    ncols = layer.ncols
+    for p in range(layer.n_pes):
+        for j in range(ncols):
+            s = r * ncols + j
+            if layer.ptr[p, s + 1] > layer.ptr[p, s]:
+                return int(layer.pe_offsets[p] + layer.ptr[p, s])
+    raise AssertionError(f"no entry in round {r}")
+
+
+def _with(seed: Seed, i: int = 0, bias: bytes | None = None, **arrays: object) -> bytes:
+    layer = dataclasses.replace(seed.model.layers[i], **arrays)
+    return fuzz.build(fuzz.replace_layer(seed.img, i, layer, bias))
+
+
+def _set(arr: np.ndarray, index: int | tuple, value: float) -> np.ndarray:
+    out = arr.copy()
+    out[index] = value
+    return out
+
+
+def case_ptr_falls(s: Seed) -> bytes:
+    lay = s.model.layers[0]
+    return _with(s, ptr=_set(lay.ptr, (0, 1), lay.ptr[0, -1] + 1))
+
+
+def case_z_past_round(s: Seed) -> bytes:
+    lay = s.model.layers[0]  # regs = 2: a first index of 2 lands past the round's registers
+    return _with(s, z=_set(lay.z, _entry_in_round(lay, 0), 2))
+
+
+def case_z_past_pe(s: Seed) -> bytes:
+    lay = s.model.layers[0]  # 3 local rows per PE: round 1 holds only local row 2
+    return _with(s, z=_set(lay.z, _entry_in_round(lay, 1), 1))
+
+
+def case_short_padding(s: Seed) -> bytes:
+    lay = s.model.layers[0]
+    g = int(np.flatnonzero(lay.z < 15)[0])
+    return _with(s, v=_set(lay.v, g, 0))
+
+
+def case_padding_ends_slice(s: Seed) -> bytes:
+    lay = s.model.layers[0]  # chain-padding: 2-bit indices, 20 local rows per PE
+    ends = (lay.pe_offsets[:-1, None] + lay.ptr[:, 1:])[np.diff(lay.ptr, axis=1) > 0] - 1
+    g = int(ends[lay.entry_rows[ends] <= 16][0])  # a slice's last entry, with rows to spare
+    return _with(s, v=_set(lay.v, g, 0), z=_set(lay.z, g, 3))
+
+
+def case_codebook_zero(s: Seed) -> bytes:
+    return _with(s, codebook=_set(s.model.layers[0].codebook, 0, 0.5))
+
+
+def case_codebook_nan(s: Seed) -> bytes:
+    return _with(s, codebook=_set(s.model.layers[0].codebook, 3, np.nan))
+
+
+def case_codebook_too_large(s: Seed) -> bytes:
+    return _with(s, codebook=_set(s.model.layers[0].codebook, 5, 40000.0))
+
+
+def case_bias_disagrees(s: Seed) -> bytes:
+    bias = bytearray(s.img.blobs[(0, "bias")])
+    bias[0] = (bias[0] + 1) % 16
+    return _with(s, bias=bytes(bias))
+
+
+def case_huffman_disagrees(s: Seed) -> bytes:
+    img = copy.deepcopy(s.img)
+    payload = bytearray(img.blobs[(0, "huff_v_payload")])
+    payload[0] ^= 0x80
+    img.blobs[(0, "huff_v_payload")] = bytes(payload)
+    return fuzz.build(img)
+
+
+def case_count_mismatch(s: Seed) -> bytes:
+    img = copy.deepcopy(s.img)
+    img.blobs[(0, "ptr")] += b"\0\0\0\0"
+    return fuzz.build(img)
+
+
+def case_layers_do_not_chain(s: Seed) -> bytes:
+    img = copy.deepcopy(s.img)  # 8 inputs -> 12 outputs, twice
+    img.header["layers"].append(copy.deepcopy(img.header["layers"][0]))
+    img.blobs.update({(1, name): blob for (i, name), blob in s.img.blobs.items() if i == 0})
+    return fuzz.build(img)
+
+
+def case_sections_overlap(s: Seed) -> bytes:
+    """Regression: two layers could point at the same bytes, so a header listing one layer's
+    sections many times made the loader decode (and hold) them again and again."""
+    img = copy.deepcopy(s.img)
+    img.header["layers"].append(copy.deepcopy(img.header["layers"][0]))
+    img.blobs.update({(1, name): blob for (i, name), blob in s.img.blobs.items() if i == 0})
+
+    def share(h: dict) -> None:
+        h["layers"][1]["sections"] = copy.deepcopy(h["layers"][0]["sections"])
+
+    return fuzz.build(img, share)
+
+
+def case_dtype_unhashable(s: Seed) -> bytes:
+    """Regression: a JSON object as a section's dtype raised TypeError (unhashable dict)."""
+    return fuzz.build(s.img, fuzz.set_path(("layers", 0, "sections", "ptr", "dtype"), {"a": 1}))
+
+
+def case_huge_integer(s: Seed) -> bytes:
+    """Regression: an integer of 5000 digits raised ValueError from json.loads."""
+    return fuzz.build(s.img, fuzz.set_path(("layers", 0, "m"), fuzz.RawJson("9" * 5000)))
+
+
+def case_bool_for_int(s: Seed) -> bytes:
+    return fuzz.build(s.img, fuzz.set_path(("layers", 0, "n_pes"), True))
+
+
+def case_float_for_int(s: Seed) -> bytes:
+    return fuzz.build(s.img, fuzz.set_path(("layers", 0, "sections", "ptr", "count"), 50.0))
+
+
+def case_fa_out_of_range(s: Seed) -> bytes:
+    return fuzz.build(s.img, fuzz.set_path(("fa",), 16))
+
+
+def case_offset_past_end(s: Seed) -> bytes:
+    return fuzz.build(s.img, fuzz.nudge_path(("layers", 0, "sections", "huff_z_payload", "offset"), 1 << 40),
+                      recrc=True)
+
+
+SEMANTIC_CASES = [
+    ("bias-rounds", case_ptr_falls, "column pointers must rise"),
+    ("bias-rounds", case_z_past_round, "run past the round's destination registers"),
+    ("bias-rounds", case_z_past_pe, "run past the PE's last row"),
+    ("bias-rounds", case_short_padding, "padding entry (code 0) has an index below the maximum"),
+    ("chain-padding", case_padding_ends_slice, "padding entry (code 0) ends its column slice"),
+    ("bias-rounds", case_codebook_zero, "code 0 is reserved for 0"),
+    ("bias-rounds", case_codebook_nan, "codebook holds NaN or inf"),
+    ("bias-rounds", case_codebook_too_large, "does not fit 16-bit fixed point"),
+    ("bias-rounds", case_bias_disagrees, "disagrees with the bias column"),
+    ("bias-rounds", case_huffman_disagrees, "Huffman stream 'v'"),
+    ("bias-rounds", case_count_mismatch, "section 'ptr': holds 77 values, the header implies 76"),
+    ("bias-rounds", case_layers_do_not_chain, "shapes must chain"),
+    ("bias-rounds", case_sections_overlap, "sections must not overlap"),
+    ("bias-rounds", case_dtype_unhashable, "dtype {'a': 1}"),
+    ("bias-rounds", case_huge_integer, "not valid JSON"),
+    ("bias-rounds", case_bool_for_int, "field 'n_pes' must be int, got True"),
+    ("bias-rounds", case_float_for_int, "field 'count' must be a non-negative integer"),
+    ("bias-rounds", case_fa_out_of_range, "field 'fa' = 16"),
+    ("bias-rounds", case_offset_past_end, "run past the end"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "expect"), SEMANTIC_CASES,
+                         ids=[c[1].__name__[5:] for c in SEMANTIC_CASES])
+def test_each_check_catches_its_corruption(seeds: dict[str, Seed], name: str, make, expect: str) -> None:
+    """The error comes from the check written for that corruption, naming file, layer and field."""
+    data = make(seeds[name])
+    msg = load_error(data)
+    assert expect in msg
+    assert eie_verdict(data) == "error"
+
+
+def test_huge_output_count_without_bias_stays_small(seeds: dict[str, Seed]) -> None:
+    """Regression: a layer without bias claiming 2**24 outputs (a few KB of pointers) made the
+    loader allocate an m-sized bias column twice (33 MB for a 3 KB file)."""
+    img = copy.deepcopy(seeds["empty-layer"].img)
+    img.header["layers"][0].update(m=1 << 24, n_pes=1, regs=1 << 16)  # 256 rounds x 2 columns
+    img.blobs[(0, "entries_per_pe")] = np.zeros(1, "<u4").tobytes()
+    img.blobs[(0, "ptr")] = np.zeros(256 * 2 + 1, "<u4").tobytes()
+    data = fuzz.build(img)
+    verdict, peak = fuzz.guarded(fuzz.check_eie, data, size=len(data))
+    assert verdict == "ok" and peak < 4 << 20
+    assert eiefile.from_bytes(data).layers[0].m == 1 << 24
+
+
+# ----------------------------------------------------------------------------- Huffman streams
+
+
+@pytest.fixture(scope="module")
+def streams() -> list[HuffmanStream]:
+    return fuzz.huffman_seeds()
+
+
+def huffman_verdict(stream: object) -> str:
+    size = sum(int(getattr(np.asarray(getattr(stream, f)), "nbytes", 8)) for f in ("lengths", "payload"))
+    try:
+        return fuzz.guarded(fuzz.check_huffman, stream, size=size)[0]
+    except fuzz.Failure as e:
+        pytest.fail(f"{e}: {stream!r:.300}")
+
+
+stream_index = st.integers(0, 5)
+odd_ints = st.one_of(st.integers(-(1 << 70), 1 << 70), st.sampled_from(fuzz.HUFFMAN_VALUES),
+                     st.floats(), st.none(), st.text(max_size=3))
+
+
+def test_huffman_seeds_decode(streams: list[HuffmanStream]) -> None:
+    assert [huffman_verdict(s) for s in streams] == ["ok"] * len(streams)
+    assert max(int(s.lengths.max()) for s in streams) >= 20  # long codes take the slow path
+
+
+@FUZZ
+@given(i=stream_index, field=st.sampled_from(["count", "nbits"]),
+       delta=st.one_of(st.integers(-20, 20), odd_ints))
+def test_huffman_count_and_nbits(streams: list[HuffmanStream], i: int, field: str, delta: object) -> None:
+    s = streams[i]
+    value = getattr(s, field) + delta if type(delta) is int and abs(delta) <= 20 else delta
+    verdict = huffman_verdict(dataclasses.replace(s, **{field: value}))
+    assert verdict == "error" or value == getattr(s, field)
+
+
+@FUZZ
+@given(i=stream_index, edits=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(-2, 40)),
+                                     min_size=1, max_size=4),
+       dtype=st.sampled_from(["uint8", "int8", "int64", "uint16", "float64", "bool"]),
+       resize=st.integers(-3, 3))
+def test_huffman_lengths(streams: list[HuffmanStream], i: int, edits: list[tuple[int, int]], dtype: str,
+                         resize: int) -> None:
+    s = streams[i]
+    lengths = s.lengths.astype(np.int64)
+    for k, v in edits:
+        lengths[k % lengths.size] = v
+    lengths = lengths[: lengths.size + resize] if resize < 0 else np.concatenate(
+        [lengths, np.full(resize, 3)])
+    huffman_verdict(dataclasses.replace(s, lengths=lengths.astype(dtype)))
+
+
+@FUZZ
+@given(i=stream_index, bits=st.lists(st.integers(0, 1 << 16), max_size=8), cut=st.integers(-3, 3),
+       tail=st.binary(max_size=3))
+def test_huffman_payload(streams: list[HuffmanStream], i: int, bits: list[int], cut: int,
+                         tail: bytes) -> None:
+    s = streams[i]
+    raw = fuzz.flip_bits(s.payload.tobytes(), bits) if s.payload.size else b""
+    raw = raw[: len(raw) + cut] if cut < 0 else raw + tail[:cut]
+    huffman_verdict(dataclasses.replace(s, payload=np.frombuffer(raw, np.uint8).copy()))
+
+
+@FUZZ
+@given(lengths=st.lists(st.integers(0, 24), min_size=1, max_size=40), payload=st.binary(max_size=12),
+       count=st.integers(0, 120), spare=st.integers(0, 7))
+def test_huffman_arbitrary_consistent_streams(lengths: list[int], payload: bytes, count: int,
+                                              spare: int) -> None:
+    """Streams whose fields agree in size but are made up: decoded exactly or refused."""
+    nbits = max(0, 8 * len(payload) - spare)
+    raw = bytearray(payload)
+    if nbits % 8:
+        raw[-1] &= (0xFF << (8 - nbits % 8)) & 0xFF
+    stream = HuffmanStream(np.array(lengths, np.uint8), count, nbits, np.frombuffer(bytes(raw), np.uint8))
+    huffman_verdict(stream)
+
+
+@pytest.mark.parametrize("bad", [
+    {"lengths": [1, 1]}, {"payload": b"\x00"}, {"payload": np.zeros((1, 1), np.uint8)},
+    {"lengths": np.zeros((2, 2), np.uint8)}, {"lengths": np.array([], np.uint8)},
+    {"lengths": np.array(["1", "1"])}, {"count": np.float64(17.0)}, {"nbits": np.bool_(True)},
+    {"lengths": np.zeros(65537, np.uint8)}, {"lengths": np.array([1, 1], object)},
+])
+def test_huffman_wrong_types(streams: list[HuffmanStream], bad: dict) -> None:
+    with pytest.raises(EieFormatError, match="Huffman stream"):
+        huffman.decode(dataclasses.replace(streams[4], **bad))
+
+
+def test_huffman_readonly_payload_decodes(streams: list[HuffmanStream]) -> None:
+    """A payload viewing file bytes (read-only, as np.frombuffer gives) decodes the same."""
+    s = streams[0]
+    ro = dataclasses.replace(s, payload=np.frombuffer(s.payload.tobytes(), np.uint8))
+    assert np.array_equal(huffman.decode(ro), huffman.decode(s))
+
+
+# ----------------------------------------------------------------------------- TOML configs
+
+
+def toml_verdict(text: bytes, path: Path) -> str:
+    try:
+        return fuzz.guarded(fuzz.check_toml, text, path, size=len(text))[0]
+    except fuzz.Failure as e:
+        pytest.fail(f"{e}: {text!r:.300}")
+
+
+SEED_TOML = fuzz.toml_text({**fuzz.TOML_SEED, "check": "true"})
+
+
+def test_seed_toml_loads(tmp_path: Path) -> None:
+    assert toml_verdict(SEED_TOML, tmp_path / "a.toml") == "ok"
+    assert SimConfig.from_toml(tmp_path / "a.toml") == SimConfig(check=True)
+
+
+@FUZZ
+@given(cut=st.integers(0, len(SEED_TOML)), bits=st.lists(st.integers(0, 8 * len(SEED_TOML) - 1),
+                                                         max_size=8))
+def test_toml_truncated_and_flipped(tmp_path_factory: pytest.TempPathFactory, cut: int,
+                                    bits: list[int]) -> None:
+    text = fuzz.flip_bits(SEED_TOML[:cut], bits) if cut else SEED_TOML[:cut]
+    toml_verdict(text, tmp_path_factory.getbasetemp() / "flip.toml")
+
+
+toml_raw_values = st.one_of(
+    st.sampled_from(fuzz.TOML_VALUES), st.integers(-(1 << 63), (1 << 63) - 1).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr), st.booleans().map(lambda b: str(b).lower()),
+    st.text(max_size=6).map(lambda t: '"' + t.encode("unicode_escape").decode().replace('"', "") + '"'),
+)
+
+
+@FUZZ
+@given(changes=st.dictionaries(st.sampled_from(sorted(fuzz.TOML_SEED)), toml_raw_values, min_size=1,
+                               max_size=3),
+       unknown=st.one_of(st.none(), st.from_regex(r"[a-z_]{1,12}", fullmatch=True)))
+def test_toml_wrong_types_and_values(tmp_path_factory: pytest.TempPathFactory, changes: dict[str, str],
+                                     unknown: str | None) -> None:
+    values = {**fuzz.TOML_SEED, **changes}
+    text = fuzz.toml_text(values, f"{unknown} = 1\n" if unknown and unknown not in values else "")
+    verdict = toml_verdict(text, tmp_path_factory.getbasetemp() / "values.toml")
+    if unknown and unknown not in values:
+        assert verdict == "error"
+
+
+@pytest.mark.parametrize("field", sorted(_RANGES))
+def test_toml_out_of_range_names_field_and_range(tmp_path: Path, field: str) -> None:
+    typ, lo, hi = _RANGES[field]
+    path = tmp_path / "arch.toml"
+    for value in (lo - 1, hi * 2 if typ is float else hi + 1):
+        raw = repr(float(value)) if typ is float else str(int(value))
+        path.write_text(f"{field} = {raw}\n")
+        with pytest.raises(EieConfigError) as info:
+            SimConfig.from_toml(path)
+        msg = str(info.value)
+        assert str(path) in msg and field in msg and f"{lo:g}..{hi:g}" in msg
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    ("self = 1\n", "unknown configuration field(s): self"),  # regression: TypeError
+    ('energy_table = "a\\u0000b"\n', "energy_table"),  # regression: ValueError (NUL byte)
+    ("n_pes = 4\nn_pes = 8\n", "not valid TOML"),
+    ("x = " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
+    ("\ufeffn_pes = 2\n", "not valid TOML"),
+])
+def test_toml_regressions(tmp_path: Path, text: str, expect: str) -> None:
+    path = tmp_path / "arch.toml"
+    path.write_text(text)
+    with pytest.raises(EieError, match=re.escape(expect)) as info:
+        SimConfig.from_toml(path)
+    assert str(path) in str(info.value)
+
+
+def test_toml_directory_and_symlink_loop(tmp_path: Path) -> None:
+    """Regressions: a directory raised IsADirectoryError; a looping table path RuntimeError."""
+    with pytest.raises(EieConfigError, match="cannot read the configuration file"):
+        SimConfig.from_toml(tmp_path)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "arch.toml").write_text('energy_table = "loop"\n')
+    with pytest.raises(EieConfigError, match="energy_table"):
+        SimConfig.from_toml(tmp_path / "arch.toml")
+
+
+# ----------------------------------------------------------------------------- .npy / .npz weights
+
+
+def npy_bytes(header_change: tuple[str, str]) -> bytes:
+    """The seed .npy with one replacement in its header (re-padded to 64 bytes)."""
+    raw = fuzz.npy_seed()
+    end = raw.index(b"\n") + 1
+    header = raw[10:end].decode("latin1").replace(*header_change).rstrip() + "\n"
+    header = header[:-1] + " " * ((-(10 + len(header))) % 64) + "\n"
+    return raw[:8] + struct.pack("<H", len(header)) + header.encode("latin1") + raw[end:]
+
+
+@FUZZ
+@given(case=st.integers(0, 1 << 30))
+def test_npy_mutations(tmp_path_factory: pytest.TempPathFactory, case: int) -> None:
+    _, data = fuzz.random_npy_case(np.random.default_rng(case))
+    try:
+        fuzz.guarded(fuzz.check_npy, data, tmp_path_factory.getbasetemp() / "w.npy", size=len(data))
+    except fuzz.Failure as e:
+        pytest.fail(f"{e}: {data!r:.300}")
+
+
+def test_npy_declaring_a_huge_shape(tmp_path: Path) -> None:
+    """Regression: a 200-byte .npy declaring 10**12 values made numpy try to allocate them
+    (MemoryError, an internal error); inside a .npz likewise."""
+    data = npy_bytes(("(3, 4)", "(1000000, 1000000)"))
+    (tmp_path / "w.npy").write_bytes(data)
+    with zipfile.ZipFile(tmp_path / "w.npz", "w") as z:
+        z.writestr("w.npy", data)
+    for path, layer in ((tmp_path / "w.npy", None), (tmp_path / "w.npz", "w")):
+        with pytest.raises(EieFormatError, match=r"shape \(1000000, 1000000\).*only 96 bytes"):
+            load_layer(path, layer=layer)
+
+
+def test_npy_corrupt_header_length(tmp_path: Path) -> None:
+    """Regression: a bit flip making a version-3 header 662 MB long made numpy read that much."""
+    raw = bytearray(fuzz.npy_seed())
+    raw[6] = 3  # version 3.0: a 4-byte header length, now 0x277b0076
+    (tmp_path / "w.npy").write_bytes(bytes(raw))
+    verdict = fuzz.guarded(fuzz.check_npy, bytes(raw), tmp_path / "w.npy", size=len(raw))[0]
+    assert verdict == "error"
+    with pytest.raises(EieFormatError, match="header length 662,372,470 is corrupt"):
+        load_npy(tmp_path / "w.npy")
+
+
+def test_npy_unbalanced_header(tmp_path: Path) -> None:
+    """Regression: an unbalanced bracket in the header raised tokenize.TokenError."""
+    (tmp_path / "w.npy").write_bytes(npy_bytes(("(3, 4)", "(3, 4")))
+    with pytest.raises(EieFormatError, match="not a readable .npy array"):
+        load_npy(tmp_path / "w.npy")
+
+
+def test_npz_with_a_member_that_is_not_an_array(tmp_path: Path) -> None:
+    """Regression: np.load hands non-.npy members over as bytes, which crashed on ``.ndim``."""
+    buf = io.BytesIO()
+    np.save(buf, np.ones((2, 3)))
+    with zipfile.ZipFile(tmp_path / "w.npz", "w") as z:
+        z.writestr("notes.txt", b"hello")
+        z.writestr("w.npy", buf.getvalue())
+    assert load_layer(tmp_path / "w.npz")[0].shape == (2, 3)
+    with pytest.raises(EieError, match="no array named 'notes.txt'; it holds w"):
+        load_layer(tmp_path / "w.npz", layer="notes.txt")
+
+
+def test_npz_that_is_not_a_zip(tmp_path: Path) -> None:
+    """Regression: a .npy renamed .npz made ``with np.load(...)`` raise TypeError."""
+    (tmp_path / "w.npz").write_bytes(fuzz.npy_seed())
+    with pytest.raises(EieFormatError, match="not a readable .npz archive"):
+        load_layer(tmp_path / "w.npz")

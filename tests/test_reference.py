@@ -12,6 +12,7 @@ from collections import deque
 
 import numpy as np
 import pytest
+
 from tests.reference import (
     RefHW,
     RefLayer,

@@ -17,7 +17,6 @@ import pytest
 from compressor.errors import EieInputError
 from eie_sim import sweep
 from eie_sim.cli import main
-from eie_sim.config import SimConfig
 from eie_sim.sweep import TIMING_COLUMNS, make_points, read_rows, run_sweep
 
 

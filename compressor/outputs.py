@@ -18,7 +18,7 @@ def check_writable(path: str | os.PathLike, force: bool) -> Path:
     """Refuse to overwrite ``path`` unless ``force``; return it as a Path."""
     p = Path(path)
     if p.exists() and not force:
-        raise EieInputError(f"{p}: already exists; pass --force to overwrite it")
+        raise EieInputError(f"{p}: already exists; pass --force (force=True) to overwrite it")
     if p.exists() and p.is_dir():
         raise EieInputError(f"{p}: is a directory, expected a file path")
     return p
@@ -40,6 +40,10 @@ def write_atomic(path: str | os.PathLike, data: bytes | str | Callable[[Path], N
                 f.write(data.encode() if isinstance(data, str) else data)
                 f.flush()
                 os.fsync(f.fileno())
+        # mkstemp creates the file private (0600); a finished output gets the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from compressor.errors import EieInputError
 from compressor.model import EncodedModel, check_chain
 from compressor.provenance import provenance
 from compressor.prune import prune_balanced, prune_by_threshold, prune_to_density
-from compressor.quantize import INITS, METHODS, quantize
+from compressor.quantize import INITS, METHODS, Quantized, quantize
 from compressor.validate import check_finite, check_mask, check_weights
 
 
@@ -88,9 +88,25 @@ def compress_layer(weights: np.ndarray, bias: np.ndarray | None = None,
     q = quantize(np.hstack(cols).astype(np.float64), np.hstack(keep), wbits=options.wbits,
                  init=options.init, method=options.method, seed=options.seed,
                  max_iter=options.max_iter)
-    return encode_layer(q.codes, q.codebook, n=n, has_bias=bias is not None, wbits=options.wbits,
-                        ibits=options.ibits, n_pes=options.n_pes, regs=options.regs,
+    return encode_quantized(q, has_bias=bias is not None, options=options, name=name)
+
+
+def encode_quantized(q: Quantized, *, has_bias: bool, options: CompressOptions | None = None,
+                     name: str = "layer") -> EncodedLayer:
+    """Encode a weight-shared layer as it is (codes and codebook kept, e.g. after centroid
+    fine-tuning); with ``has_bias`` the last column of ``q.codes`` is the bias."""
+    options = options or CompressOptions()
+    return encode_layer(q.codes, q.codebook, n=q.codes.shape[1] - int(has_bias), has_bias=has_bias,
+                        wbits=q.wbits, ibits=options.ibits, n_pes=options.n_pes, regs=options.regs,
                         word_bits=options.word_bits, name=name)
+
+
+def model_of(layers: Sequence[EncodedLayer], *, calibration: np.ndarray | None = None,
+             input_after_relu: bool = False, **prov: object) -> EncodedModel:
+    """A model of encoded layers; ``calibration`` inputs fix its activation format."""
+    fa = activation_frac_bits(list(layers), calibration) if calibration is not None else None
+    return EncodedModel(tuple(layers), fa=fa, input_after_relu=input_after_relu,
+                        provenance=provenance(calibrated=calibration is not None, **prov))
 
 
 def compress_model(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
@@ -104,7 +120,5 @@ def compress_model(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
     masks = masks or [None] * len(layers)
     encoded = [compress_layer(w, b, options, name=name, mask=mk)
                for (name, w, b), mk in zip(layers, masks, strict=True)]
-    fa = activation_frac_bits(encoded, calibration) if calibration is not None else None
-    prov = provenance(compress_options=asdict(options), seed=options.seed, source=source,
-                      calibrated=calibration is not None)
-    return EncodedModel(tuple(encoded), fa=fa, input_after_relu=input_after_relu, provenance=prov)
+    return model_of(encoded, calibration=calibration, input_after_relu=input_after_relu,
+                    compress_options=asdict(options), seed=options.seed, source=source)

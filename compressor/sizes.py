@@ -10,6 +10,7 @@ compression ratio.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -92,9 +93,11 @@ def layer_size(layer: EncodedLayer) -> LayerSize:
         bias_bytes_pq=math.ceil(bias_values * layer.wbits / 8))
 
 
-def size_table(model: EncodedModel) -> pd.DataFrame:
+def size_table(layers: EncodedModel | Sequence[EncodedLayer]) -> pd.DataFrame:
     """One row per layer and a ``total`` row (sums; bits per kept weight re-averaged)."""
-    rows = [asdict(layer_size(layer)) for layer in model.layers]
+    if isinstance(layers, EncodedModel):
+        layers = layers.layers
+    rows = [asdict(layer_size(layer)) for layer in layers]
     df = pd.DataFrame(rows).set_index("name")
     tot = df.sum(numeric_only=True)
     kept = max(int(tot["kept"]), 1)

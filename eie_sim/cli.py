@@ -304,6 +304,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_example(args: argparse.Namespace) -> int:
+    from eie_sim.examples.lenet import run_lenet_example
+
+    print_config(SimConfig())
+    res = run_lenet_example(args.out, seeds=[int(s) for s in args.seeds.split(",")],
+                            sim_images=args.sim_images, force=args.force, progress=not args.quiet)
+    for k, v in res["targets"].items():
+        print(f"{k}: {v}")
+    print(f"wrote {Path(args.out) / 'report.md'} ({res['runtime_s']:.0f} s)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -379,6 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", default="plots", help="output directory (default plots/)")
     pl.add_argument("--force", action="store_true", help="overwrite existing plots")
     pl.set_defaults(func=cmd_plot)
+
+    e = sub.add_parser("example", help="run an end-to-end example: lenet (LeNet-300-100 on MNIST)")
+    e.add_argument("name", choices=["lenet"])
+    e.add_argument("--out", default="lenet_out", help="output directory (default lenet_out/)")
+    e.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
+    e.add_argument("--sim-images", type=int, help="test images to simulate (default: all)")
+    e.add_argument("--force", action="store_true", help="overwrite an earlier run's files")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=cmd_example)
 
     r = sub.add_parser("reproduce", help="recompute the EIE paper's evaluation: report.md + plots")
     r.add_argument("--out", default="repro", help="output directory (default repro/)")

@@ -257,7 +257,7 @@ def test_existing_output_needs_force(capsys: pytest.CaptureFixture[str], files: 
     out = tmp_path / "o.eie"
     out.write_bytes(b"precious")
     fails(capsys, "compress", files["w"], "-o", str(out),
-          expect=(str(out), "already exists; pass --force to overwrite it"))
+          expect=(str(out), "already exists; pass --force"))
     assert out.read_bytes() == b"precious"
     rc, _, err = run(capsys, "compress", files["w"], "-o", str(out), "--force")
     assert rc == 0, err

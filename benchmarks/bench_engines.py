@@ -20,16 +20,14 @@ also fills numba's on-disk cache that the sweep's worker processes load).
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from _table import best_of, print_header, show, timed, write_csv
 
 from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
-from eie_sim.result import Result
+from eie_sim.result import result_differences
 from eie_sim.simulate import simulate
 from eie_sim.sweep import make_points, run_sweep
 from eie_sim.workloads import BENCHMARKS, benchmark_activations, benchmark_model
@@ -41,36 +39,6 @@ QUICK_PES = (8, 64)
 QUICK_SWEEP_PES = (1, 4, 16, 64, 256)
 TARGET_FAST_S = 0.050
 TARGET_SWEEP_S = 60.0
-IGNORED = ("engine", "provenance")
-
-
-def diffs(a: object, b: object, path: str = "") -> list[str]:
-    """Where two to_dict() trees differ: exact values and identical types (NaN equals NaN)."""
-    if type(a) is not type(b):
-        return [f"{path or '.'}: type {type(a).__name__} != {type(b).__name__}"]
-    if isinstance(a, dict):
-        out = [f"{path}.{k}: missing on one side" for k in sorted(set(a) ^ set(b), key=str)]
-        for k in a:
-            if k in b:
-                out += diffs(a[k], b[k], f"{path}.{k}")
-        return out
-    if isinstance(a, list | tuple):
-        if len(a) != len(b):
-            return [f"{path}: length {len(a)} != {len(b)}"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in diffs(x, y, f"{path}[{i}]")]
-    if isinstance(a, np.ndarray):
-        nan = a.dtype.kind == "f"
-        same = a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=nan)
-        return [] if same else [f"{path}: arrays differ"]
-    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
-        return []
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
-
-
-def comparable(result: Result) -> dict[str, object]:
-    return {k: v for k, v in result.to_dict().items() if k not in IGNORED}
-
-
 def reencoded(model: EncodedModel, n_pes: int) -> EncodedModel:
     """The model encoded for ``n_pes`` PEs (so re-encoding is not timed as simulation)."""
     return model.with_layers([lay if lay.n_pes == n_pes else lay.reencode(n_pes=n_pes, regs=lay.regs,
@@ -96,7 +64,7 @@ def part_a(layers: tuple[str, ...], pes: tuple[int, ...]) -> list[dict[str, obje
             config = SimConfig(n_pes=n_pes)
             t_simpy, r_simpy = timed(lambda m=model, a=x, c=config: simulate(m, a, c, engine="simpy"))
             t_fast, r_fast = timed(lambda m=model, a=x, c=config: simulate(m, a, c, engine="fast"))
-            d = diffs(comparable(r_simpy), comparable(r_fast))
+            d = result_differences(r_simpy, r_fast)
             if d:
                 raise SystemExit(f"{name} on {n_pes} PEs: the engines differ in {len(d)} place(s):\n  "
                                  + "\n  ".join(d[:20]))
@@ -117,7 +85,7 @@ def part_b(name: str) -> list[dict[str, object]]:
     simulate(model, x, config, engine="fast")  # warm-up on this very layer
     t_simpy, r_simpy = timed(lambda: simulate(model, x, config, engine="simpy"))
     t_fast, r_fast = best_of(lambda: simulate(model, x, config, engine="fast"), 5)
-    assert not diffs(comparable(r_simpy), comparable(r_fast)), "engines differ"
+    assert not result_differences(r_simpy, r_fast), "engines differ"
     return [{"layer": name, "n_pes": 64, "engine": "simpy", "seconds": round(t_simpy, 3),
              "method": "one run", "cycles": r_simpy.cycles},
             {"layer": name, "n_pes": 64, "engine": "fast", "seconds": round(t_fast, 4),

@@ -118,6 +118,41 @@ def _flatten(item: Figures) -> dict[str, object]:
     return row
 
 
+#: Result fields that name how a result was made rather than what it is.
+IDENTITY_FIELDS = ("engine", "provenance")
+
+
+def tree_differences(a: object, b: object, path: str = "") -> list[str]:
+    """Where two to_dict() trees differ: exact values and identical types (NaN equals NaN)."""
+    if type(a) is not type(b):
+        return [f"{path or '.'}: type {type(a).__name__} != {type(b).__name__}"]
+    if isinstance(a, dict):
+        out = [f"{path}.{k}: missing on one side" for k in sorted(set(a) ^ set(b), key=str)]
+        for k in a:
+            if k in b:
+                out += tree_differences(a[k], b[k], f"{path}.{k}")
+        return out
+    if isinstance(a, list | tuple):
+        if len(a) != len(b):
+            return [f"{path}: length {len(a)} != {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True))
+                for d in tree_differences(x, y, f"{path}[{i}]")]
+    if isinstance(a, np.ndarray):
+        nan = a.dtype.kind == "f"
+        same = a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=nan)
+        return [] if same else [f"{path}: arrays differ"]
+    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
+        return []
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+def result_differences(a: Result, b: Result) -> list[str]:
+    """Every field where two Results differ (exact values and types), ignoring which engine
+    made them: the engines must agree on everything else."""
+    return tree_differences({k: v for k, v in a.to_dict().items() if k not in IDENTITY_FIELDS},
+                            {k: v for k, v in b.to_dict().items() if k not in IDENTITY_FIELDS})
+
+
 def _figures(tl: Timeline, counts: Counts, dram_bytes: int, weight_load_bytes: int,
              config: SimConfig) -> dict[str, object]:
     e = energy(counts, config)

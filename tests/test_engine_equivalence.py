@@ -9,7 +9,6 @@ empty layers, PEs without rows, activation spills and accumulator saturation.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 import numpy as np
@@ -22,35 +21,10 @@ from compressor.errors import EieSimulationError
 from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
 from eie_sim.memory import plan_model
-from eie_sim.result import Result
+from eie_sim.result import Result, result_differences, tree_differences
 from eie_sim.simulate import EieWarning, simulate
 from eie_sim.workloads import benchmark_activations, benchmark_model
 from tests.conftest import random_codebook, random_codes
-
-IGNORED = ("engine", "provenance")
-
-
-def diffs(a: object, b: object, path: str = "") -> list[str]:
-    """Where two to_dict() trees differ: exact values and identical types (NaN equals NaN)."""
-    if type(a) is not type(b):
-        return [f"{path or '.'}: type {type(a).__name__} != {type(b).__name__}"]
-    if isinstance(a, dict):
-        out = [f"{path}.{k}: missing on one side" for k in sorted(set(a) ^ set(b), key=str)]
-        for k in a:
-            if k in b:
-                out += diffs(a[k], b[k], f"{path}.{k}")
-        return out
-    if isinstance(a, list | tuple):
-        if len(a) != len(b):
-            return [f"{path}: length {len(a)} != {len(b)}"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in diffs(x, y, f"{path}[{i}]")]
-    if isinstance(a, np.ndarray):
-        nan = a.dtype.kind == "f"
-        same = a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=nan)
-        return [] if same else [f"{path}: arrays differ"]
-    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
-        return []
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 def assert_engines_equal(model: EncodedModel | EncodedLayer, x: np.ndarray, config: SimConfig) -> Result:
@@ -58,20 +32,19 @@ def assert_engines_equal(model: EncodedModel | EncodedLayer, x: np.ndarray, conf
     slow = simulate(model, x, config, engine="simpy")
     fast = simulate(model, x, config, engine="fast")
     assert (slow.engine, fast.engine) == ("simpy", "fast")
-    a = {k: v for k, v in slow.to_dict().items() if k not in IGNORED}
-    b = {k: v for k, v in fast.to_dict().items() if k not in IGNORED}
-    d = diffs(a, b)
+    d = result_differences(slow, fast)
     assert not d, f"engines differ in {len(d)} place(s):\n  " + "\n  ".join(d[:30])
     return fast
 
 
 def test_diffs_catches_differences() -> None:
     """The comparison itself: values, types, lengths, NaN and nesting."""
-    assert diffs({"a": [1, 2.0], "b": {"c": float("nan")}}, {"a": [1, 2.0], "b": {"c": float("nan")}}) == []
-    assert diffs({"a": 1}, {"a": 1.0}) == [".a: type int != float"]
-    assert diffs({"a": [1, 2]}, {"a": [1]}) == [".a: length 2 != 1"]
-    assert diffs({"a": {"b": 0.1 + 0.2}}, {"a": {"b": 0.3}}) == [f".a.b: {0.1 + 0.2!r} != 0.3"]
-    assert diffs({"a": 1}, {"b": 1}) == [".a: missing on one side", ".b: missing on one side"]
+    same = {"a": [1, 2.0], "b": {"c": float("nan")}}
+    assert tree_differences(same, {"a": [1, 2.0], "b": {"c": float("nan")}}) == []
+    assert tree_differences({"a": 1}, {"a": 1.0}) == [".a: type int != float"]
+    assert tree_differences({"a": [1, 2]}, {"a": [1]}) == [".a: length 2 != 1"]
+    assert tree_differences({"a": {"b": 0.1 + 0.2}}, {"a": {"b": 0.3}}) == [f".a.b: {0.1 + 0.2!r} != 0.3"]
+    assert tree_differences({"a": 1}, {"b": 1}) == [".a: missing on one side", ".b: missing on one side"]
 
 
 # ----------------------------------------------------------------------------- generated cases

@@ -212,6 +212,17 @@ def _legend(fig: Figure, handles: Sequence[Line2D], title: str | None = "layer")
 
 # --- plots --------------------------------------------------------------------------------------
 
+def _layer_lines(ax: Axes, series: dict[str, pd.DataFrame], styles: dict[str, tuple[object, str]],
+                 x: str, y: Callable[[pd.DataFrame], np.ndarray]) -> list[Line2D]:
+    """One line per layer, in the layer's colour and marker; returns the legend handles."""
+    handles = []
+    for layer, g in series.items():
+        colour, marker = styles[layer]
+        (line,) = ax.plot(g[x].to_numpy(float), y(g), color=colour, marker=marker, label=layer)
+        handles.append(line)
+    return handles
+
+
 def speedup_vs_pes(df: pd.DataFrame) -> Figure:
     """Speed-up over each layer's smallest PE count vs PE count (log-log), with the ideal linear line.
 
@@ -227,13 +238,8 @@ def speedup_vs_pes(df: pd.DataFrame) -> Figure:
     styles = _styles(list(series))
     fig = _new_figure()
     ax = fig.add_subplot()
-    handles = []
-    for layer, g in series.items():
-        colour, marker = styles[layer]
-        x = g["n_pes"].to_numpy(float)
-        speedup = g["cycles"].iloc[0] / g["cycles"].to_numpy(float)
-        (line,) = ax.plot(x, speedup, color=colour, marker=marker, label=layer)
-        handles.append(line)
+    handles = _layer_lines(ax, series, styles, "n_pes",
+                           lambda g: g["cycles"].iloc[0] / g["cycles"].to_numpy(float))
     # One ideal line per distinct starting PE count (normally all layers share one).
     mins = sorted({float(g["n_pes"].iloc[0]) for g in series.values()})
     for i, x0 in enumerate(mins):
@@ -272,12 +278,8 @@ def utilization_vs_fifo(df: pd.DataFrame) -> Figure:
     styles = _styles(list(series))
     fig = _new_figure()
     ax = fig.add_subplot()
-    handles = []
-    for layer, g in series.items():
-        colour, marker = styles[layer]
-        (line,) = ax.plot(g["queue_depth"].to_numpy(float), 100 * g["pe_utilization"].to_numpy(float),
-                          color=colour, marker=marker, label=layer)
-        handles.append(line)
+    handles = _layer_lines(ax, series, styles, "queue_depth",
+                           lambda g: 100 * g["pe_utilization"].to_numpy(float))
     ax.set_xscale("log", base=2)
     _plain_log2_axis(ax.xaxis, df["queue_depth"].unique())
     ax.set_ylim(0, 102)  # the full 0..100 % range, so a small imbalance is not exaggerated

@@ -244,10 +244,14 @@ class EncodedLayer:
         """Sparse-matrix SRAM words each PE needs (whole words)."""
         return -(-self.entries_per_pe // self.entries_per_word)
 
-    @property
+    @cached_property
     def slice_counts(self) -> np.ndarray:
-        """Entries of each (PE, round * ncols + column) slice, padding included."""
-        return np.diff(self.ptr, axis=1)
+        """Entries of each (PE, round * ncols + column) slice, padding included.
+
+        Cached: both engines gather from it once per segment, and a tiled layer has many."""
+        counts = np.diff(self.ptr, axis=1)
+        counts.flags.writeable = False
+        return counts
 
     def _walk(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Only a bias column is kept: without one, m is bounded by no section of a file.

@@ -115,8 +115,8 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
     state = np.tile(np.array([-1, -1, -2], np.int64), (n_pes, 1))
     segs = plan.segments
     seg_items = [segment_items(layer, seg, a_fix) for seg in segs]
-    timings = [recurrence(slice_costs(layer, items), config.lnzd_levels, config.queue_depth)
-               for items in seg_items]
+    seg_costs = [slice_costs(layer, items) for items in seg_items]
+    timings = [recurrence(c, config.lnzd_levels, config.queue_depth) for c in seg_costs]
     compute = [tm[3] for tm in timings]
     if plan.resident:
         start, end = np.zeros(1, np.int64), np.asarray(compute, np.int64)
@@ -134,7 +134,7 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
     out = np.zeros(layer.m, np.int64)
     for p in range(n_pes):
         out[p::n_pes] = write_back(acc[p, : n_local[p]], relu)
-    c_all = np.concatenate([slice_costs(layer, items) for items in seg_items], axis=1)
+    c_all = np.concatenate(seg_costs, axis=1)
     n_items = c_all.shape[1]
     entries = int(c_all.sum())
     counts = Counts()

@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -327,7 +327,3 @@ def write_parquet(df: pd.DataFrame, path: str | Path, force: bool = False) -> Pa
     except ImportError:
         return None
     return write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False), force=force)
-
-
-def point_table(points: Sequence[Point]) -> pd.DataFrame:
-    return pd.DataFrame([{**asdict(p), "key": p.key} for p in points])

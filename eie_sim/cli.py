@@ -129,12 +129,13 @@ def add_compress_flags(p: argparse.ArgumentParser) -> None:
 
 
 def compress_options(args: argparse.Namespace, config: SimConfig | None = None) -> CompressOptions:
-    n_pes = config.n_pes if config else args.pes
+    """The compression flags; the encoding (N, R, word width) from ``config`` when simulating."""
+    n_pes, regs, word_bits = ((config.n_pes, config.regs, config.spmat_width_bits) if config
+                              else (args.pes, args.regs, args.word_bits))
     return CompressOptions(density=args.density, threshold=args.threshold, balanced=args.balanced,
                            wbits=args.bits, ibits=args.index_bits, init=args.init,
-                           method=args.method, seed=args.seed, n_pes=n_pes,
-                           regs=config.regs if config else args.regs,
-                           word_bits=config.spmat_width_bits if config else args.word_bits)
+                           method=args.method, seed=args.seed, n_pes=n_pes, regs=regs,
+                           word_bits=word_bits)
 
 
 def _split(names: str | None) -> list[str | None]:

@@ -21,7 +21,7 @@ from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
 from eie_sim.counts import Counts
 from eie_sim.functional import bias_fix, mac_entries, write_back
-from eie_sim.layout import segment_items, slice_costs
+from eie_sim.layout import layer_input, segment_items, slice_costs
 from eie_sim.linetrace import TRACE_LINES, render
 from eie_sim.memory import LayerPlan, dram_schedule, load_cycles
 from eie_sim.run import LayerRun
@@ -108,7 +108,7 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
               bias_value: int, config: SimConfig) -> LayerRun:
     """One layer: per segment the recurrence, then the PE pass; tiles on the DRAM schedule."""
     n_pes = layer.n_pes
-    a_fix = np.append(a_in, bias_value) if layer.has_bias else np.asarray(a_in, np.int64)
+    a_fix = layer_input(layer, a_in, bias_value)
     lo, hi = acc_limits(config.acc_bits)
     n_local = local_rows(layer.m, n_pes)
     acc = np.zeros((n_pes, max(1, int(n_local.max()))), np.int64)

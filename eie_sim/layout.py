@@ -27,6 +27,12 @@ class Items:
         return len(self.cols)
 
 
+def layer_input(layer: EncodedLayer, a_fix: np.ndarray, bias_value: int) -> np.ndarray:
+    """The layer's full input vector: the activations, then the bias's constant 1 if it has one."""
+    a = np.asarray(a_fix, np.int64)
+    return np.append(a, bias_value) if layer.has_bias else a
+
+
 def segment_items(layer: EncodedLayer, seg: Segment, a_fix: np.ndarray) -> Items:
     """Items of ``seg`` given the layer's full input vector ``a_fix`` (bias appended)."""
     cols = np.flatnonzero(a_fix[seg.col_start:seg.col_end]) + seg.col_start

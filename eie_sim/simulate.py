@@ -17,6 +17,7 @@ from eie_sim import fast
 from eie_sim.checks import check_runs
 from eie_sim.config import SimConfig
 from eie_sim.functional import bias_fix, input_fix
+from eie_sim.layout import layer_input
 from eie_sim.memory import plan_model
 from eie_sim.result import Result, build_result
 from eie_sim.run import LayerRun
@@ -99,9 +100,8 @@ def simulate_runs(layer_or_model: EncodedLayer | EncodedModel, activations: np.n
     x_fix = input_fix(x, fa)
     runs = ENGINES[engine](model, plans, x_fix, fa, config)
     if config.check or os.environ.get(CHECK_ENV) == "1":
-        ins = [x_fix, *(r.out_fix for r in runs[:-1])]
-        ins = [np.append(a, bias_fix(fa)) if layer.has_bias else a
-               for a, layer in zip(ins, model.layers, strict=True)]
+        ins = [layer_input(layer, a, bias_fix(fa)) for a, layer in
+               zip([x_fix, *(r.out_fix for r in runs[:-1])], model.layers, strict=True)]
         check_runs(model.layers, plans, runs, ins, config)
     prov = provenance(config=config.to_dict(), engine=engine, model=dict(model.provenance))
     result = build_result(model, runs, plans, fa=fa, config=config, engine=engine, warnings=notes,

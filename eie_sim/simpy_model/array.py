@@ -8,7 +8,7 @@ import simpy
 from compressor.encode import EncodedLayer, local_rows
 from eie_sim.config import SimConfig
 from eie_sim.counts import Counts
-from eie_sim.layout import segment_items, slice_costs
+from eie_sim.layout import layer_input, segment_items, slice_costs
 from eie_sim.linetrace import render
 from eie_sim.memory import LayerPlan, load_cycles
 from eie_sim.run import LayerRun
@@ -64,9 +64,7 @@ class PEArray:
         """Array: run one layer's segments (streaming tiles from DRAM when not resident)."""
         env = self.env
         layer_start = env.now
-        a_fix = self.gather(layer.n)
-        if layer.has_bias:
-            a_fix = np.append(a_fix, bias_value)
+        a_fix = layer_input(layer, self.gather(layer.n), bias_value)
         for pe in self.pes:
             pe.load_layer(layer, relu=relu, acc_limits=self.acc_limits)
         # Every round, each PE loads its input slice from its activation SRAM and the

@@ -176,6 +176,48 @@ def _unpack(data, pe_offsets, ibits, entry_bits, epw, word_bytes, word_start, v,
             z[g] = value & zmask
 
 
+@numba.njit(cache=True)
+def _summarise_slices(v, rows, pe_offsets, ptr, kept, lead, first_kept_row, last_row):
+    """Per (PE, slice): kept entries, leading padding entries, first kept and last local row.
+
+    What the engines need to know of a column without walking its entries: the bypass
+    rule compares a column's first kept register with the previous column's last.
+    """
+    n_pes, n_ptr = ptr.shape
+    for p in range(n_pes):
+        base = pe_offsets[p]
+        for s in range(n_ptr - 1):
+            a = ptr[p, s]
+            b = ptr[p, s + 1]
+            if b == a:
+                continue
+            pad = 0
+            while v[base + a + pad] == 0:  # padding is never last, so this stops inside
+                pad += 1
+            n = 0
+            for e in range(a, b):
+                if v[base + e] != 0:
+                    n += 1
+            kept[p, s] = n
+            lead[p, s] = pad
+            first_kept_row[p, s] = rows[base + a + pad]
+            last_row[p, s] = rows[base + b - 1]
+
+
+@dataclass(frozen=True)
+class SliceSummary:
+    """Per (PE, round * ncols + column) slice, computed once at layout time (int64, N x S).
+
+    ``first_kept_row`` and ``last_row`` are local rows (``i // N``), -1 for an empty slice.
+    """
+
+    entries: np.ndarray  # padding included
+    kept: np.ndarray
+    lead_padding: np.ndarray
+    first_kept_row: np.ndarray
+    last_row: np.ndarray
+
+
 @dataclass(frozen=True, eq=False)
 class EncodedLayer:
     """One fully connected layer as EIE stores it, for a given PE count ``N`` and ``R``.
@@ -252,6 +294,18 @@ class EncodedLayer:
         counts = np.diff(self.ptr, axis=1)
         counts.flags.writeable = False
         return counts
+
+    @cached_property
+    def slices(self) -> SliceSummary:
+        """Each slice's entry counts and end rows (cached: every inference reads them)."""
+        shape = (self.n_pes, self.ptr.shape[1] - 1)
+        kept, lead = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+        first, last = np.full(shape, -1, np.int64), np.full(shape, -1, np.int64)
+        _summarise_slices(self.v, self.entry_rows, self.pe_offsets, self.ptr, kept, lead, first, last)
+        out = SliceSummary(self.slice_counts, kept, lead, first, last)
+        for a in (kept, lead, first, last):
+            a.flags.writeable = False
+        return out
 
     def _walk(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Only a bias column is kept: without one, m is bounded by no section of a file.
@@ -410,6 +464,33 @@ def encode_layer(codes: np.ndarray, codebook: np.ndarray, *, n: int, has_bias: b
                         n_pes=n_pes, regs=regs, word_bits=word_bits,
                         codebook=np.asarray(codebook, np.float64), v=v, z=z,
                         pe_offsets=pe_offsets, ptr=ptr)
+
+
+def pack_entries(v: np.ndarray, z: np.ndarray, *, ibits: int, entry_bits: int, word_bits: int) -> bytes:
+    """One run of entries packed into whole words from word 0, as an SRAM image holds them."""
+    epw = word_bits // entry_bits
+    out = np.zeros(-(-len(v) // epw) * (word_bits // 8), np.uint8)
+    _pack(np.asarray(v, np.uint8), np.asarray(z, np.uint8), np.array([0, len(v)], np.int64), ibits,
+          entry_bits, epw, word_bits // 8, np.zeros(1, np.int64), out)
+    return out.tobytes()
+
+
+def pack_bits(values: np.ndarray, bits: int) -> bytes:
+    """Unsigned integers, each ``bits`` wide, packed LSB-first into whole bytes."""
+    values = np.asarray(values, np.uint64)
+    if len(values) and int(values.max()) >> bits:
+        raise EieInputError(f"a value ({int(values.max())}) does not fit {bits} bits")
+    planes = (values[:, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)
+    return np.packbits(planes.astype(np.uint8).ravel(), bitorder="little").tobytes()
+
+
+def unpack_bits(data: bytes, bits: int, count: int) -> np.ndarray:
+    """The inverse of :func:`pack_bits`: ``count`` integers of ``bits`` bits (int64)."""
+    if len(data) * 8 < bits * count:
+        raise EieFormatError(f"{len(data)} bytes cannot hold {count} values of {bits} bits")
+    planes = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[: bits * count]
+    weights = np.left_shift(np.uint64(1), np.arange(bits, dtype=np.uint64))
+    return (planes.reshape(count, bits).astype(np.uint64) @ weights).astype(np.int64)
 
 
 def unpack_entries(data: np.ndarray, entries_per_pe: np.ndarray, *, wbits: int, ibits: int,

@@ -23,93 +23,75 @@ from compressor.outputs import check_writable, write_atomic
 from compressor.pipeline import CompressOptions, compress_model
 from compressor.quantize import INITS, METHODS
 from compressor.sizes import format_size_table, size_table
-from eie_sim.config import KB, SimConfig
+from eie_sim.config import ARCH_FLAGS, SimConfig, format_config
 from eie_sim.simulate import ENGINES, simulate_runs
 from eie_sim.summary import format_summary
 from eie_sim.workloads import random_activations
 
-# CLI flag -> (config field, conversion from the flag's unit)
-CONFIG_FLAGS: dict[str, tuple[str, object]] = {
-    "pes": ("n_pes", int),
-    "fifo": ("queue_depth", int),
-    "regs": ("regs", int),
-    "spmat_kb": ("spmat_bytes", lambda kb: round(float(kb) * KB)),
-    "spmat_width": ("spmat_width_bits", int),
-    "ptr_kb": ("ptr_bytes", lambda kb: round(float(kb) * KB)),
-    "ptr_bits": ("ptr_bits", int),
-    "act_kb": ("act_bytes", lambda kb: round(float(kb) * KB)),
-    "acc_bits": ("acc_bits", int),
-    "clock_mhz": ("clock_hz", lambda mhz: float(mhz) * 1e6),
-    "dram_bw": ("dram_bytes_per_cycle", float),
-    "dram_latency": ("dram_latency_cycles", int),
-    "dram_pj_per_bit": ("dram_pj_per_bit", float),
-    "energy_table": ("energy_table", str),
-    "max_cycles": ("max_cycles", int),
-}
-
-
-SWEEP_FLAGS = ("pes", "fifo", "spmat_kb", "spmat_width")
+#: Architecture flags that ``eie sweep`` takes as comma-separated lists (every one but these).
+NOT_SWEPT = ("energy_table", "max_cycles", "check")
 
 
 def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> None:
-    """Architecture flags; with ``sweepable`` the sweep's fields take comma-separated lists."""
-    g = p.add_argument_group("architecture (defaults: the paper's 64-PE EIE; see --config)")
-    g.add_argument("--config", metavar="ARCH.toml", help="TOML file of SimConfig fields")
-    lists = set(SWEEP_FLAGS) if sweepable else set()
-    helps = {
-        "pes": "processing elements N", "fifo": "activation queue depth Q",
-        "regs": "destination registers per PE (R)", "spmat_kb": "sparse-matrix SRAM per PE (KB)",
-        "spmat_width": "sparse-matrix SRAM word width (bits)", "ptr_kb": "pointer SRAM per PE (KB)",
-        "ptr_bits": "bits per column pointer", "act_kb": "activation SRAM per PE (KB)",
-        "acc_bits": "accumulator width (bits)", "clock_mhz": "clock (MHz)",
-        "dram_bw": "DRAM bandwidth (bytes/cycle)", "dram_latency": "DRAM latency (cycles per tile)",
-        "dram_pj_per_bit": "DRAM energy (pJ/bit)", "energy_table": "CSV of per-event energies",
-        "max_cycles": "stop with an error after this many cycles",
-    }
-    for flag, text in helps.items():
-        g.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="LIST" if flag in lists else None,
-                       help=text + (" (comma-separated list to sweep)" if flag in lists else ""))
-    g.add_argument("--check", action="store_true", help="run the conservation checks after each layer")
-
-
-def _convert(flag: str, value: str) -> object:
-    conv = CONFIG_FLAGS[flag][1]
-    try:
-        return conv(value)
-    except (ValueError, OverflowError):  # OverflowError: round(inf) for a size in KB
-        raise EieInputError(f"--{flag.replace('_', '-')} {value!r}: not a valid (finite) number") from None
+    """Architecture flags, each with its default and unit; in a sweep, lists of values."""
+    g = p.add_argument_group("architecture (defaults: the paper's 64-PE EIE; --config takes a TOML "
+                             "file of the same names and units)")
+    g.add_argument("--config", metavar="ARCH.toml", help="TOML file of these settings (flags win)")
+    default = SimConfig()
+    for flag in ARCH_FLAGS:
+        listed = sweepable and flag.name not in NOT_SWEPT
+        shown = flag.from_field(getattr(default, flag.field))
+        unit = f" {flag.unit}" if flag.unit and shown is not None else ""
+        text = (f"{flag.help} [default {'the packaged 45 nm table' if shown is None else shown}{unit}]"
+                + ("; a comma-separated list to sweep" if listed else ""))
+        if flag.name == "check":
+            g.add_argument(flag.option, dest=flag.name, action="store_true", help=flag.help)
+            continue
+        metavar = {"bypass": "on|off", "energy_table": "CSV"}.get(
+            flag.name, flag.unit.upper() if flag.unit in ("KB", "MHz", "bits", "cycles") else "N")
+        g.add_argument(flag.option, dest=flag.name, metavar="LIST" if listed else metavar, help=text)
 
 
 def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
-    """The swept fields: each list flag of ``eie sweep`` given with more than one value."""
+    """The swept fields: each list flag of ``eie sweep`` given, converted to its field's unit."""
     grid = {}
-    for flag in SWEEP_FLAGS:
-        value = getattr(args, flag, None)
-        if value is not None:
-            grid[CONFIG_FLAGS[flag][0]] = [_convert(flag, v.strip()) for v in value.split(",")]
+    for flag in ARCH_FLAGS:
+        value = getattr(args, flag.name, None)
+        if value is not None and flag.name not in NOT_SWEPT:
+            grid[flag.field] = [flag.to_field(v.strip()) for v in value.split(",")]
     return grid
 
 
 def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
-    """The configuration: defaults, then --config TOML, then flags (the flags win)."""
+    """The configuration: defaults, then --config TOML, then flags (the flags win).
+
+    In a sweep, the list flags are left to :func:`sweep_grid`; the base configuration takes
+    each list's first value, so that a bad value in any list is refused before any work.
+    """
     overrides: dict[str, object] = {}
-    for flag, (field, _) in CONFIG_FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is not None and not (getattr(args, "command", "") == "sweep" and flag in SWEEP_FLAGS):
-            overrides[field] = _convert(flag, value)
-    if getattr(args, "check", False):
-        overrides["check"] = True
+    sweeping = getattr(args, "command", "") == "sweep"
+    for flag in ARCH_FLAGS:
+        value = getattr(args, flag.name, None)
+        if value is None or value is False:
+            continue
+        if sweeping and flag.name not in NOT_SWEPT:
+            continue
+        overrides[flag.field] = flag.to_field(value)
     overrides.update(fixed)
     if getattr(args, "config", None):
         return SimConfig.from_toml(args.config, **overrides)
     return SimConfig().replace(**overrides)
 
 
-def print_config(config: SimConfig) -> None:
-    """The resolved configuration, printed at the start of a run."""
+def print_config(config: SimConfig, grid: dict[str, list[object]] | None = None) -> None:
+    """The resolved configuration, printed at the start of a run, in the flags' units."""
     print("configuration:")
-    for k, v in config.to_dict().items():
-        print(f"  {k:22s} {v}")
+    lines = format_config(config)
+    for i, flag in enumerate(ARCH_FLAGS):
+        if grid and flag.field in grid:
+            values = ", ".join(str(flag.from_field(v)) for v in grid[flag.field])
+            lines[i] = f"  {flag.option:22s} {values}" + (f" {flag.unit}" if flag.unit else "") + "  (swept)"
+    print("\n".join(lines))
 
 
 def add_compress_flags(p: argparse.ArgumentParser) -> None:
@@ -179,7 +161,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     prov = {k: v for k, v in model.provenance.items() if k != "compress_options"}
     print(f"  provenance: {json.dumps(prov, default=str)}")
     print()
-    print(format_size_table(size_table(model)))
+    table = size_table(model)
+    print(format_size_table(table))
+    # The file against the size table: format 2 stores exactly what the table counts.
+    size, (fmt, _) = Path(args.file).stat().st_size, eiefile.file_versions(args.file)
+    huff, bias, stored = (int(table.loc["total", k])
+                          for k in ("bytes_huffman", "bias_bytes_pq", "bytes_stored"))
+    print(f"\nfile size: {size:,} bytes (format {fmt}"
+          + ("; format 1 also holds the packed SRAM words and 32-bit pointers)" if fmt == 1 else ")"))
+    print(f"size table total +Huffman: {huff:,} bytes, plus {bias:,} bytes of bias codes = "
+          f"{stored:,} bytes stored; the other {size - stored:,} bytes are "
+          + ("format 1's extra copies, header and alignment" if fmt == 1
+             else "header, checksums and alignment"))
     return 0
 
 
@@ -218,8 +211,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from eie_sim.linetrace import render
 
         run, layer = runs[0], model.layers[0]
+        tm = run.times
         print(f"\nline trace of layer {layer.name!r}, cycles 0..{min(args.line_trace, run.cycles) - 1}:")
-        print("\n".join(render(run.t, run.s, run.fin, (run.slices % layer.ncols).tolist(), start=0,
+        print("\n".join(render(tm.broadcast, tm.pop, tm.finish, tm.columns.tolist(), start=0,
                                stop=min(args.line_trace, run.cycles))))
     if args.json:
         write_atomic(args.json, json.dumps(result.to_dict(), indent=1, default=_json_default),
@@ -249,10 +243,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     base = resolve_config(args)
     grid = sweep_grid(args)
+    for field, values in grid.items():  # every value is checked before any work starts
+        for value in values:
+            base.replace(**{field: value})
     seeds = [int(s) for s in args.seeds.split(",")]
     points = make_points(args.layers, grid, seeds=seeds, sparsity=args.sparsity,
                          act_density=args.act_density)
-    print_config(base)
+    print_config(base, grid)
     print(f"sweeping {len(points)} point(s): layers {', '.join(args.layers)}; "
           + "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in grid.items())
           + f"; seeds {', '.join(map(str, seeds))}; engine {args.engine}")

@@ -9,16 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+#: Table II's per-PE units, in its order; the only units with a static term and an area.
+PE_UNITS: tuple[str, ...] = ("act_queue", "ptr_read", "spmat_read", "arith", "act_rw")
+#: Units of an energy breakdown: Table II's five, then the chip-level LNZD tree and DRAM.
+UNITS: tuple[str, ...] = (*PE_UNITS, "lnzd", "dram")
+
 #: Every (unit, action) an engine may report, in report order. Energy tables price these.
 EVENTS: tuple[tuple[str, str], ...] = (
     ("act_queue", "push"),
     ("act_queue", "pop"),
-    ("ptr_read", "read"),            # one per item per PE: both banks, p_j and p_j+1
+    ("ptr_read", "read"),            # per item per PE: one access of both banks (two of one bank)
     ("spmat_read", "word_read"),
     ("arith", "codebook_read"),
     ("arith", "multiply"),
     ("arith", "add"),
-    ("act_rw", "dest_read"),
+    ("act_rw", "dest_read"),         # per kept entry (padding flows through, write disabled)
     ("act_rw", "dest_write"),
     ("act_rw", "src_read"),          # LNZD scan of the source registers
     ("act_rw", "sram_read"),         # activation SRAM -> source registers

@@ -31,12 +31,7 @@ import pandas as pd
 
 from compressor.errors import EieFormatError, EieInputError
 from eie_sim.config import SimConfig
-from eie_sim.counts import EVENTS, Counts
-
-#: Table II's per-PE units, in its order; the only units with a static term and an area.
-PE_UNITS: tuple[str, ...] = ("act_queue", "ptr_read", "spmat_read", "arith", "act_rw")
-#: Units of an energy breakdown: Table II's five, then the chip-level LNZD tree and DRAM.
-UNITS: tuple[str, ...] = (*PE_UNITS, "lnzd", "dram")
+from eie_sim.counts import EVENTS, PE_UNITS, UNITS, Counts
 
 VALUE_BITS = 16  # the datapath's fixed-point width (ARCHITECTURE.md section 3)
 # The codebook register file is sized for EIE's 4-bit codes (16 entries); a layer's own
@@ -114,6 +109,7 @@ def _read_text(path: str) -> str:
         raise EieFormatError(f"{p}: not UTF-8 text") from None
 
 
+@functools.cache
 def _packaged(name: str) -> tuple[str, str]:
     """(label, text) of a CSV shipped in eie_sim/data."""
     res = resources.files("eie_sim").joinpath("data", name)
@@ -281,6 +277,7 @@ class _Design:
     spmat_width_bits: int
     ptr_bytes: int
     ptr_bits: int
+    ptr_banks: int
     act_bytes: int
     queue_depth: int
     regs: int
@@ -315,7 +312,10 @@ def _event_pj(t: EnergyTable, d: _Design) -> dict[tuple[str, str], float]:
         ("act_queue", "push"): queue,
         ("act_queue", "pop"): queue,
         # p_j and p_j+1 from the two banks (half the pointer SRAM each) in one cycle
-        ("ptr_read", "read"): 2 * t.sram_pj(d.ptr_bytes / 2, d.ptr_bits),
+        # Two banks: p_j and p_j+1 in one access of both halves. One bank: each access of the
+        # whole SRAM reads one pointer, and a column takes two.
+        ("ptr_read", "read"): (2 * t.sram_pj(d.ptr_bytes / 2, d.ptr_bits) if d.ptr_banks == 2
+                               else t.sram_pj(d.ptr_bytes, d.ptr_bits)),
         ("spmat_read", "word_read"): t.sram_pj(d.spmat_bytes, d.spmat_width_bits),
         ("arith", "codebook_read"): t.sram_pj(2**CODEBOOK_WBITS * VALUE_BITS / 8, VALUE_BITS),
         ("arith", "multiply"): t.mult16_pj,
@@ -358,9 +358,11 @@ def _dynamic_mw(pj: dict[tuple[str, str], float], clock_hz: float) -> dict[str, 
 
 
 def _reference(t2: Table2, d: _Design) -> _Design:
-    """The design Table II was measured on (DRAM energy, irrelevant to it, is kept from ``d``)."""
+    """The design Table II was measured on (DRAM energy, irrelevant to it, is kept from ``d``).
+
+    EIE's pointer SRAM has two banks (the paper's even/odd pointer banks)."""
     ref = {k: (v if k == "clock_hz" else int(v)) for k, v in t2.reference.items()}
-    return replace(d, **ref)
+    return replace(d, **ref, ptr_banks=2)
 
 
 @functools.lru_cache(maxsize=256)

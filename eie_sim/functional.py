@@ -1,9 +1,9 @@
 """The functional model: section 3's fixed-point arithmetic, as pure functions.
 
-Both engines call these and nothing else for arithmetic: the SimPy arithmetic
-unit applies :func:`mac_entries` to one column slice per visit, the fast engine
-calls it from its compiled loop. One implementation, so the engines cannot
-disagree on a bit.
+:func:`mac` is the one place the multiply-accumulate is written. The SimPy
+arithmetic unit calls it per entry as plain Python; the fast engine calls its
+numba-compiled twin, :data:`mac_compiled`, in its loop over entries. One source, so the engines cannot
+disagree on a bit (PyMTL3's habit: the cycle model reuses the functional model).
 """
 
 from __future__ import annotations
@@ -14,24 +14,19 @@ import numpy as np
 from compressor.fixedpoint import INT16_MAX, INT16_MIN, to_fixed
 
 
-@numba.njit(cache=True)
-def mac_entries(acc, rows, codes, first, end, a_fix, cb_fix, fw, lo, hi):
-    """``acc[row] = clamp_A(acc[row] + ((cb[code] * a + 2**(fw-1)) >> fw))`` for entries
-    ``first..end-1`` in order.
+def mac(acc: int, weight: int, activation: int, fw: int, lo: int, hi: int) -> int:
+    """``clamp_A(acc + ((weight * activation + 2**(fw-1)) >> fw))``.
 
-    ``>>`` on int64 is an arithmetic shift (floor), as the contract asks. Padding
-    entries have code 0, whose codebook value is 0, so they add nothing. An index
-    range rather than sliced arrays: a slice per column visit costs more than its MACs.
+    ``weight`` is the codebook value in Q(15-fw).fw, ``activation`` in the activation
+    format, so the shifted product is in the activation format. ``>>`` on integers is an
+    arithmetic shift (floor), as the contract asks; ``fw = 0`` adds the product itself.
     """
-    half = (1 << (fw - 1)) if fw > 0 else 0
-    for i in range(first, end):
-        product = np.int64(cb_fix[codes[i]]) * np.int64(a_fix)
-        x = acc[rows[i]] + ((product + half) >> fw)
-        if x > hi:
-            x = hi
-        elif x < lo:
-            x = lo
-        acc[rows[i]] = x
+    x = acc + ((weight * activation + ((1 << (fw - 1)) if fw > 0 else 0)) >> fw)
+    return hi if x > hi else (lo if x < lo else x)
+
+
+#: :func:`mac` compiled, inlined into the fast engine's loops.
+mac_compiled = numba.njit(cache=True, inline="always")(mac)
 
 
 def write_back(acc: np.ndarray, relu: bool) -> np.ndarray:

@@ -1,7 +1,10 @@
-"""What a layer asks of the array: the items (round, column, activation) of each segment.
+"""What a layer asks of the array: the items each segment broadcasts, and its activation rows.
 
-Shared by both engines. An item is a non-zero input activation (the bias's
-constant 1 included), broadcast once per round in ascending column order.
+Used by the fast engine and the conservation checks. (The SimPy model finds its
+items itself: its LNZD scans the activation values held in the PEs.) An item is a
+non-zero input activation (the bias's constant 1 included), broadcast once per
+round in ascending column order; input ``j`` sits in lane ``j mod N`` of activation
+row ``j // N``, and a segment numbers its rows from its own first row.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ class Items:
     cols: np.ndarray  # int64
     values: np.ndarray  # int64 activation in fixed point
     slices: np.ndarray  # int64 r * ncols + j: the slice each PE reads for this item
+    rows: np.ndarray  # int64 activation row within the segment's scan
+    lanes: np.ndarray  # int64 lane (PE) of the row: j mod N
+    n_rows: int  # rows the segment's scan loads, empty ones included
 
     def __len__(self) -> int:
         return len(self.cols)
@@ -33,14 +39,23 @@ def layer_input(layer: EncodedLayer, a_fix: np.ndarray, bias_value: int) -> np.n
     return np.append(a, bias_value) if layer.has_bias else a
 
 
+def rows_per_round(seg: Segment, n_pes: int) -> int:
+    """Activation rows holding the segment's columns (a row split with the next tile included)."""
+    return (seg.col_end - 1) // n_pes - seg.col_start // n_pes + 1
+
+
+def scan_rows(seg: Segment, n_pes: int) -> int:
+    """Rows the LNZD loads for a segment: each of its rounds scans its rows again."""
+    return len(seg.rounds) * rows_per_round(seg, n_pes)
+
+
 def segment_items(layer: EncodedLayer, seg: Segment, a_fix: np.ndarray) -> Items:
     """Items of ``seg`` given the layer's full input vector ``a_fix`` (bias appended)."""
+    n_pes = layer.n_pes
     cols = np.flatnonzero(a_fix[seg.col_start:seg.col_end]) + seg.col_start
+    per_round = rows_per_round(seg, n_pes)
     rounds = np.repeat(np.asarray(seg.rounds, np.int64), len(cols))
     cols = np.tile(cols, len(seg.rounds)).astype(np.int64)
-    return Items(rounds, cols, a_fix[cols].astype(np.int64), rounds * layer.ncols + cols)
-
-
-def slice_costs(layer: EncodedLayer, items: Items) -> np.ndarray:
-    """``c[p][k]``: entries (padding included) of each PE's slice for each item, shape (N, K)."""
-    return layer.slice_counts[:, items.slices]
+    rows = (rounds - seg.rounds.start) * per_round + cols // n_pes - seg.col_start // n_pes
+    return Items(rounds, cols, a_fix[cols].astype(np.int64), rounds * layer.ncols + cols,
+                 rows, cols % n_pes, scan_rows(seg, n_pes))

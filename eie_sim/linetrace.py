@@ -1,8 +1,9 @@
 """Fixed-width line traces: one line per cycle, one column per unit (PyMTL3's habit).
 
-The CCU column shows ``b<col>`` on a broadcast and ``#`` while back-pressure
-stalls it; a PE column shows the column it starts on that cycle, ``.`` while it
-works through the column's entries, and blank when idle. Read a pipeline cycle
+The CCU column shows ``b<col>`` on a broadcast and ``#`` between two broadcasts
+(the LNZD loading rows, or back-pressure from a full queue); a PE column shows
+the column it starts on that cycle, ``.`` while it works through the column's
+entries, and blank when idle. Read a pipeline cycle
 by cycle in a terminal::
 
     cycle | CCU     | PE0   | PE1
@@ -36,7 +37,7 @@ def render(t: Sequence[int], s: np.ndarray, fin: np.ndarray, cols: Sequence[int]
         if len(k):
             ccu = f"b{cols[k[0]]}"
         else:
-            # stalled: between two broadcasts that are more than a cycle apart
+            # between two broadcasts more than a cycle apart: row loads or back-pressure
             ccu = "#" if np.any(t < x) and np.any(t > x) else ""
         cells = [ccu]
         for p in range(n_pes):

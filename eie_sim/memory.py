@@ -35,12 +35,34 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class SramRegion:
+    """Where a layer's weights sit in every PE's SRAMs.
+
+    A resident layer owns one region from ``spmat_base`` (bytes, per PE) and ``ptr_base``
+    (pointer slots). A tiled layer owns two halves after every resident layer, each of
+    ``spmat_half`` bytes and ``ptr_half`` pointer slots: tile ``t`` streams into half ``t % 2``.
+    """
+
+    spmat_base: np.ndarray  # int64[N]
+    ptr_base: int
+    spmat_half: np.ndarray  # int64[N]; 0 when resident
+    ptr_half: int  # 0 when resident
+
+    def spmat_address(self, half: int) -> np.ndarray:
+        return self.spmat_base + half * self.spmat_half
+
+    def ptr_address(self, half: int) -> int:
+        return self.ptr_base + half * self.ptr_half
+
+
+@dataclass(frozen=True)
 class LayerPlan:
     resident: bool
     segments: tuple[Segment, ...]
     weight_load_bytes: int  # one-time load of a resident layer
     act_spill_bytes: int  # activation bytes through DRAM per inference
     act_spilled: bool
+    region: SramRegion
 
     @property
     def n_tiles(self) -> int:
@@ -87,33 +109,51 @@ def plan_model(layers: Sequence[EncodedLayer], config: SimConfig) -> list[LayerP
         used_ptr += ptr
         n_res += 1
     # Streamed layers share what the resident prefix leaves; if a column cannot fit there,
-    # give up the last resident layer and try again (docs/MODEL.md, "Memory").
+    # give up the last resident layer and try again (docs/ARCHITECTURE.md, "Memory").
     while True:
         used_s = sum((f[0] for f in feet[:n_res]), np.zeros(config.n_pes, np.int64))
         used_p = sum(f[1] for f in feet[:n_res])
         budget = _Budget(config.spmat_bytes - used_s, int(config.ptr_bytes - used_p))
         try:
-            return [_plan_layer(layer, config, resident=i < n_res, budget=budget)
-                    for i, layer in enumerate(layers)]
+            plans = []
+            spmat_base, ptr_base = np.zeros(config.n_pes, np.int64), 0
+            halves = _halves(used_s, n_res, layers, budget, config)
+            for i, layer in enumerate(layers):
+                region = halves if i >= n_res else SramRegion(spmat_base.copy(), ptr_base,
+                                                               np.zeros(config.n_pes, np.int64), 0)
+                plans.append(_plan_layer(layer, config, resident=i < n_res, budget=budget, region=region))
+                if i < n_res:
+                    spmat_base += feet[i][0]
+                    ptr_base += layer.ptr.shape[1]
+            return plans
         except _ColumnTooLarge as e:
             if n_res == 0:
                 raise EieSimulationError(str(e)) from None
             n_res -= 1
 
 
+def _halves(used_spmat: np.ndarray, n_res: int, layers: Sequence[EncodedLayer], budget: _Budget,
+            config: SimConfig) -> SramRegion:
+    """The two halves every tiled layer streams into: half of what the resident layers leave."""
+    word_bytes = config.spmat_width_bits // 8
+    ptr_slots = sum(layer.ptr.shape[1] for layer in layers[:n_res])
+    return SramRegion(used_spmat.copy(), ptr_slots, budget.spmat_bytes // 2 // word_bytes * word_bytes,
+                      (budget.ptr_bytes // 2 * 8) // config.ptr_bits)
+
+
 class _ColumnTooLarge(Exception):
     pass
 
 
-def _plan_layer(layer: EncodedLayer, config: SimConfig, *, resident: bool,
-                budget: _Budget) -> LayerPlan:
+def _plan_layer(layer: EncodedLayer, config: SimConfig, *, resident: bool, budget: _Budget,
+                region: SramRegion) -> LayerPlan:
     spill, spilled = activation_spill(layer, config)
     n_pes = layer.n_pes
     if resident:
         spmat, ptr, _ = _footprint(layer, config)
         seg = Segment(range(layer.rounds), 0, layer.ncols, np.zeros(n_pes, np.int64), 0)
-        return LayerPlan(True, (seg,), int(spmat.sum()) + ptr * n_pes, spill, spilled)
-    return LayerPlan(False, tuple(_tiles(layer, config, budget)), 0, spill, spilled)
+        return LayerPlan(True, (seg,), int(spmat.sum()) + ptr * n_pes, spill, spilled, region)
+    return LayerPlan(False, tuple(_tiles(layer, config, budget)), 0, spill, spilled, region)
 
 
 def _tiles(layer: EncodedLayer, config: SimConfig, budget: _Budget) -> list[Segment]:

@@ -28,10 +28,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 from compressor.errors import EieInputError
 from compressor.outputs import check_writable, write_atomic
 from eie_sim.config import SimConfig
+from eie_sim.counts import UNITS as ENERGY_UNITS
 
-#: Same order as ``eie_sim.result.ENERGY_UNITS`` (a test keeps them equal); copied rather than
-#: imported so that plotting a saved sweep does not load the simulator and numba.
-ENERGY_UNITS = ("act_queue", "ptr_read", "spmat_read", "arith", "act_rw", "lnzd", "dram")
 UNIT_NAMES = {
     "act_queue": "activation queue", "ptr_read": "pointer read", "spmat_read": "sparse-matrix read",
     "arith": "arithmetic unit", "act_rw": "activation read/write", "lnzd": "LNZD tree", "dram": "DRAM",

@@ -14,13 +14,9 @@ from compressor.model import EncodedModel
 from compressor.provenance import CONTRACT_VERSION
 from eie_sim.config import SimConfig
 from eie_sim.counts import Counts
-from eie_sim.energy import energy
-from eie_sim.figures import Timeline, timeline
+from eie_sim.energy import UNITS, energy
 from eie_sim.memory import LayerPlan
 from eie_sim.run import LayerRun
-
-#: The Table II units of a PE plus the array-level LNZD tree and DRAM.
-ENERGY_UNITS = ("act_queue", "ptr_read", "spmat_read", "arith", "act_rw", "lnzd", "dram")
 
 
 @dataclass(frozen=True)
@@ -31,9 +27,11 @@ class Figures:
     time_s: float
     busy_cycles: list[int]  # per PE
     idle_cycles: list[int]  # per PE
-    pe_utilization: float
-    mac_efficiency: float
-    ccu_stall_cycles: int
+    pe_utilization: float  # sum(busy) / (N * cycles): the paper's load-balance efficiency
+    mac_efficiency: float  # kept entries / (N * cycles): the EIE authors' simulator's "efficiency"
+    ccu_stall_cycles: int  # cycles the CCU held a found activation because a queue was full
+    hazard_stall_cycles: int  # cycles PEs waited on a register update (bypass off)
+    lnzd_row_loads: int  # activation rows the LNZD loaded
     queue_occupancy_mean: list[float]  # per PE
     queue_occupancy_max: list[int]  # per PE
     bypass_count: int
@@ -153,22 +151,56 @@ def result_differences(a: Result, b: Result) -> list[str]:
                             {k: v for k, v in b.to_dict().items() if k not in IDENTITY_FIELDS})
 
 
-def _figures(tl: Timeline, counts: Counts, dram_bytes: int, weight_load_bytes: int,
-             config: SimConfig) -> dict[str, object]:
+@dataclass(frozen=True)
+class _Totals:
+    """A layer's run, or several layers' runs added up (layers run one after another)."""
+
+    cycles: int
+    busy: np.ndarray
+    occupancy_sum: np.ndarray
+    occupancy_max: np.ndarray
+    ccu_stall_cycles: int
+    hazard_stall_cycles: int
+    lnzd_row_loads: int
+    bypass_count: int
+    entries: int
+    kept: int
+    counts: Counts
+
+    @classmethod
+    def of(cls, runs: Sequence[LayerRun]) -> _Totals:
+        return cls(
+            cycles=sum(r.cycles for r in runs), busy=sum(r.busy_cycles for r in runs),
+            occupancy_sum=sum(r.queue_occupancy_sum for r in runs),
+            occupancy_max=np.max([r.queue_occupancy_max for r in runs], axis=0),
+            ccu_stall_cycles=sum(r.ccu_stall_cycles for r in runs),
+            hazard_stall_cycles=sum(r.hazard_stall_cycles for r in runs),
+            lnzd_row_loads=sum(r.lnzd_row_loads for r in runs),
+            bypass_count=sum(r.bypass_count for r in runs),
+            entries=sum(r.entries_processed for r in runs), kept=sum(r.kept_processed for r in runs),
+            counts=Counts.total(r.counts for r in runs))
+
+
+def _figures(tot: _Totals, dram_bytes: int, weight_load_bytes: int, config: SimConfig) -> dict[str, object]:
+    counts = tot.counts
     e = energy(counts, config)
-    time_s = tl.cycles / config.clock_hz
+    n_pes, cycles = len(tot.busy), tot.cycles
+    time_s = cycles / config.clock_hz
     sram_bits = (counts["spmat_read", "word_read"] * config.spmat_width_bits
-                 + counts["ptr_read", "read"] * 2 * config.ptr_bits
+                 + counts["ptr_read", "read"] * 2 // config.ptr_read_cycles * config.ptr_bits
                  + 16 * (counts["act_rw", "sram_read"] + counts["act_rw", "sram_write"]))
     return dict(
-        cycles=tl.cycles, time_s=time_s, busy_cycles=tl.busy.tolist(), idle_cycles=tl.idle.tolist(),
-        pe_utilization=tl.pe_utilization, mac_efficiency=tl.mac_efficiency,
-        ccu_stall_cycles=tl.ccu_stall_cycles, queue_occupancy_mean=tl.occupancy_mean.tolist(),
-        queue_occupancy_max=tl.occupancy_max.tolist(), bypass_count=tl.bypass,
-        entries_processed=tl.entries, kept_processed=tl.kept, access_counts=counts.to_dict(),
+        cycles=cycles, time_s=time_s, busy_cycles=tot.busy.tolist(),
+        idle_cycles=(cycles - tot.busy).tolist(),
+        pe_utilization=float(tot.busy.sum() / (n_pes * cycles)),
+        mac_efficiency=float(tot.kept / (n_pes * cycles)),
+        ccu_stall_cycles=tot.ccu_stall_cycles, hazard_stall_cycles=tot.hazard_stall_cycles,
+        lnzd_row_loads=tot.lnzd_row_loads, queue_occupancy_mean=(tot.occupancy_sum / cycles).tolist(),
+        queue_occupancy_max=tot.occupancy_max.tolist(), bypass_count=tot.bypass_count,
+        entries_processed=tot.entries, kept_processed=tot.kept, access_counts=counts.to_dict(),
         sram_bytes=math.ceil(sram_bits / 8), dram_bytes=dram_bytes,
         weight_load_bytes=weight_load_bytes, energy_j=e.total_j,
-        energy_breakdown_j={u: e.by_unit_j.get(u, 0.0) for u in ENERGY_UNITS},
+        energy_breakdown_j={u: e.by_unit_j.get(u, 0.0) for u in UNITS},
         energy_dynamic_j=sum(e.dynamic_j.values()), energy_static_j=sum(e.static_j.values()),
         weight_load_energy_j=weight_load_bytes * 8 * config.dram_pj_per_bit * 1e-12,
         power_w=e.total_j / time_s,
@@ -179,22 +211,13 @@ def build_result(model: EncodedModel, runs: Sequence[LayerRun], plans: Sequence[
                  fa: int, config: SimConfig, engine: str, warnings: Sequence[str],
                  provenance: dict[str, object]) -> Result:
     """Every figure of the Result, from the engines' runs; the one place both engines share."""
-    layers = []
-    tls = []
-    for layer, run, plan in zip(model.layers, runs, plans, strict=True):
-        tl = timeline(run)
-        tls.append(tl)
-        layers.append(LayerResult(
-            **_figures(tl, run.counts, plan.dram_bytes, plan.weight_load_bytes, config),
-            name=layer.name, shape=(layer.m, layer.n), resident=plan.resident, tiles=plan.n_tiles,
-            act_spilled=plan.act_spilled))
-    total_tl = tls[0]
-    for tl in tls[1:]:
-        total_tl = total_tl + tl
-    counts = Counts.total(run.counts for run in runs)
+    layers = [LayerResult(
+        **_figures(_Totals.of([run]), run.dram_bytes, plan.weight_load_bytes, config),
+        name=layer.name, shape=(layer.m, layer.n), resident=plan.resident, tiles=plan.n_tiles,
+        act_spilled=plan.act_spilled) for layer, run, plan in zip(model.layers, runs, plans, strict=True)]
     out = runs[-1].out_fix
     return Result(
-        **_figures(total_tl, counts, sum(p.dram_bytes for p in plans),
+        **_figures(_Totals.of(runs), sum(r.dram_bytes for r in runs),
                    sum(p.weight_load_bytes for p in plans), config),
         engine=engine, contract_version=CONTRACT_VERSION, config=config.to_dict(),
         provenance=provenance, warnings=list(warnings), fa=fa, output_fix=out.copy(),

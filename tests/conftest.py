@@ -47,7 +47,8 @@ def ref_hw(config: SimConfig) -> RefHW:
                  word_bits=config.spmat_width_bits, spmat_bytes=config.spmat_bytes,
                  ptr_bytes=config.ptr_bytes, ptr_bits=config.ptr_bits, act_bytes=config.act_bytes,
                  acc_bits=config.acc_bits, dram_bytes_per_cycle=config.dram_bytes_per_cycle,
-                 dram_latency=config.dram_latency_cycles)
+                 dram_latency=config.dram_latency_cycles, broadcast_latency=config.broadcast_latency,
+                 ptr_banks=config.ptr_banks, bypass=config.bypass, acc_latency=config.acc_latency)
 
 
 def model_of(layers, fa: int, **kw) -> EncodedModel:

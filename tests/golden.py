@@ -61,7 +61,8 @@ def rows(engine: str) -> pd.DataFrame:
                     "case": name, "tiled": tiled, "n_pes": n_pes, "cycles": r.cycles,
                     "tiles": r.layers[0].tiles, "dram_bytes": r.dram_bytes,
                     "spmat_word_reads": r.access_counts["spmat_read.word_read"],
-                    "bypass_count": r.bypass_count, "energy_j": r.energy_j,
+                    "bypass_count": r.bypass_count, "ccu_stall_cycles": r.ccu_stall_cycles,
+                    "lnzd_row_loads": r.lnzd_row_loads, "energy_j": r.energy_j,
                     "output_sha": hashlib.sha256(r.output_fix.astype("<i8").tobytes()).hexdigest()[:16],
                 })
     return pd.DataFrame(out)

@@ -1,27 +1,32 @@
-"""Independent reference of the EIE modelling contract (ARCHITECTURE.md v1 + docs/MODEL.md).
+"""Independent reference of the EIE modelling contract, version 2 (ARCHITECTURE.md v2 + docs/MODEL.md).
 
-Written from the two documents alone, without reading or importing ``eie_sim`` or
-``compressor``, so that the simulator engines can be tested bit-exactly (outputs) and
-cycle-exactly (timing and counters) against it. Only numpy and the standard library.
+Written from the contract, docs/MODEL.md ("Encoding" and "Memory") and the project's
+choices C1-C15 for v2 alone, without reading or importing ``eie_sim`` or ``compressor``,
+so that the simulator engines can be tested bit-exactly (outputs) and cycle-exactly
+(timing and counters) against it. Only numpy and the standard library.
 
 Conventions used throughout:
 - a layer is its dense code matrix ``codes`` (m x ncols, code 0 = zero weight), the
-  bias column (if any) being the last column;
+  bias column (if any) being the last column (input ``n``);
 - ``N`` PEs, row ``i`` -> PE ``i % N``, local row ``i // N``; round ``r`` holds local rows
-  ``r*R .. r*R+R-1``; "local row" below always means the absolute ``i // N``;
+  ``r*R .. r*R+R-1``; a destination *register* is the round-relative local row ``i//N - r*R``;
 - arrays indexed ``[p, r, j]`` are per (PE, round, column) slice;
-- items are the broadcast columns, numbered ``k`` across rounds (rounds outer).
+- items are the broadcast (non-zero) inputs, numbered ``k`` across rounds (rounds outer);
+- a *segment* is one independent section-4 run: the whole scan of a resident layer, or
+  one tile of a tiled layer (C1).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 INT16_MIN = -(2**15)
 INT16_MAX = 2**15 - 1
+DRAIN_CYCLES = 5  # section 4 "End": arithmetic pipeline and write-back after the last column
 
 
 # --------------------------------------------------------------------------------------
@@ -60,7 +65,7 @@ class RefHW:
     """The hardware parameters the reference needs (contract defaults)."""
 
     n_pes: int = 64
-    queue_depth: int = 8
+    queue_depth: int = 8  # Q: activations a queue holds (in-flight items included)
     regs: int = 64
     word_bits: int = 64
     spmat_bytes: int = 128 * 1024
@@ -70,6 +75,21 @@ class RefHW:
     acc_bits: int = 16
     dram_bytes_per_cycle: float = 16.0
     dram_latency: int = 100
+    broadcast_latency: int = 2  # Lb: an item broadcast at t can be popped from t + Lb
+    ptr_banks: int = 2  # 2 -> P = 1 pointer-read cycle per column, 1 -> P = 2
+    bypass: bool = True  # forwarding on: no hazard stalls
+    acc_latency: int = 2  # used only without bypass
+
+    def __post_init__(self) -> None:
+        if self.n_pes < 1 or self.queue_depth < 1 or self.broadcast_latency < 1 or self.acc_latency < 1:
+            raise ValueError("n_pes, queue_depth, broadcast_latency and acc_latency must be >= 1")
+        if self.ptr_banks not in (1, 2):
+            raise ValueError("ptr_banks must be 1 or 2")
+
+    @property
+    def ptr_cycles(self) -> int:
+        """``P``: the per-column minimum (pointer-read cycles), 1 with two banks, 2 with one (C3)."""
+        return 1 if self.ptr_banks == 2 else 2
 
 
 # --------------------------------------------------------------------------------------
@@ -177,13 +197,17 @@ def n_rounds(m: int, n_pes: int, regs: int) -> int:
 
 
 def slice_table(layer: RefLayer, n_pes: int, regs: int) -> dict:
-    """Per (PE p, round r, column j) slice: entry count with padding, rows, first entry index.
+    """Per (PE p, round r, column j) slice counts, plus every PE's entry array.
 
-    Returns a dict of arrays shaped ``(n_pes, rounds, ncols)``:
+    Returns a dict with arrays shaped ``(n_pes, rounds, ncols)``:
     ``count`` (entries, padding included), ``kept`` (non-padding entries), ``first_row`` and
-    ``last_row`` (absolute local row of the slice's first / last entry, -1 when empty),
-    ``first_entry`` (index of the slice's first entry in PE p's entry array, rounds outer,
-    columns inner), plus ``rounds`` and ``entries`` (total entries per PE).
+    ``last_row`` (absolute local row of the slice's first / last entry, -1 when empty; a
+    padding entry stands on the zero row it replaces), ``lead_pad`` (leading padding
+    entries of the slice), ``first_entry`` (index of the slice's first entry in PE p's entry
+    array, rounds outer, columns inner); and per PE (lists of N arrays, entry order):
+    ``entry_row`` (absolute local row), ``entry_kept`` (False for padding) and ``entry_reg``
+    (round-relative destination register, -1 for padding); plus ``rounds`` and ``entries``
+    (total entries per PE).
     """
     codes = np.asarray(layer.codes)
     m, ncols = codes.shape
@@ -194,15 +218,20 @@ def slice_table(layer: RefLayer, n_pes: int, regs: int) -> dict:
     kept = np.zeros(shape, dtype=np.int64)
     first_row = np.full(shape, -1, dtype=np.int64)
     last_row = np.full(shape, -1, dtype=np.int64)
+    lead_pad = np.zeros(shape, dtype=np.int64)
+    entry_row: list[np.ndarray] = []
+    entry_kept: list[np.ndarray] = []
+    entry_reg: list[np.ndarray] = []
     for p in range(n_pes):
         sub = codes[p::n_pes]  # local rows of PE p, in order
-        if sub.shape[0] == 0:
-            continue
         j, lr = np.nonzero(sub.T != 0)  # sorted by column, then local row
         r = lr // regs
         order = np.argsort(r, kind="stable")  # -> sorted by (round, column, local row)
         j, lr, r = j[order], lr[order], r[order]
         if j.size == 0:
+            entry_row.append(np.zeros(0, dtype=np.int64))
+            entry_kept.append(np.zeros(0, dtype=bool))
+            entry_reg.append(np.zeros(0, dtype=np.int64))
             continue
         key = r * ncols + j
         starts = np.ones(j.size, dtype=bool)
@@ -213,16 +242,26 @@ def slice_table(layer: RefLayer, n_pes: int, regs: int) -> dict:
         # since the slice's first row r*R
         prev = np.empty_like(lr)
         prev[1:] = lr[:-1]
-        gap = np.where(starts, lr - r * regs, lr - prev - 1)
+        base = np.where(starts, r * regs, prev + 1)  # first zero row of the gap
+        gap = lr - base
         pads = gap // span
         np.add.at(count[p], (r, j), 1 + pads)
         np.add.at(kept[p], (r, j), 1)
-        # first entry: a padding entry when the leading gap is >= span; the first padding
-        # entry stands on the slice's (span)-th row, r*R + span - 1
-        fr = np.where(pads > 0, r * regs + span - 1, lr)
+        # the q-th padding entry (q = 1..pads) of a gap stands on row base + q*span - 1
+        fr = np.where(pads > 0, base + span - 1, lr)
         first_row[p, r[starts], j[starts]] = fr[starts]
+        lead_pad[p, r[starts], j[starts]] = pads[starts]
         # last entry: always a kept entry (padding is never last)
         last_row[p, r[ends], j[ends]] = lr[ends]
+        # the entry array: each kept entry preceded by its padding entries
+        n_ent = 1 + pads
+        owner = np.repeat(np.arange(j.size), n_ent)
+        offs = np.arange(int(n_ent.sum())) - np.repeat(np.cumsum(n_ent) - n_ent, n_ent)
+        is_kept = offs == pads[owner]
+        rows = np.where(is_kept, lr[owner], base[owner] + (offs + 1) * span - 1)
+        entry_row.append(rows)
+        entry_kept.append(is_kept)
+        entry_reg.append(np.where(is_kept, rows - r[owner] * regs, -1))
     flat = count.reshape(n_pes, rounds * ncols)
     first_entry = (np.cumsum(flat, axis=1) - flat).reshape(shape)
     return {
@@ -230,55 +269,186 @@ def slice_table(layer: RefLayer, n_pes: int, regs: int) -> dict:
         "kept": kept,
         "first_row": first_row,
         "last_row": last_row,
+        "lead_pad": lead_pad,
         "first_entry": first_entry,
+        "entry_row": entry_row,
+        "entry_kept": entry_kept,
+        "entry_reg": entry_reg,
         "rounds": rounds,
         "entries": flat.sum(axis=1),
     }
 
 
 # --------------------------------------------------------------------------------------
-# Section 4: the timing recurrence
+# Section 4: the timing recurrence of one segment
 # --------------------------------------------------------------------------------------
 
 
-def lnzd_levels(n_pes: int) -> int:
-    """``L = max(1, ceil(log4 N))`` with integers: the smallest l >= 1 with 4**l >= N."""
-    level = 1
-    while 4**level < n_pes:
-        level += 1
-    return level
-
-
 def lnzd_nodes(n_pes: int) -> int:
-    """Nodes of the 4-ary LNZD tree: sum over levels 1..L of ceil(N / 4**level)."""
-    return sum(-(-n_pes // 4**lv) for lv in range(1, lnzd_levels(n_pes) + 1))
+    """Nodes of the 4-ary LNZD tree (one leaf per PE), used for energy.
 
-
-def timing(c: np.ndarray, L: int, Q: int) -> dict:
-    """The section-4 recurrence on ``c`` (N x K entries per PE and item).
-
-    Returns ``t`` (K), ``s`` and ``fin`` (N x K) and ``cycles``.
+    Sum over levels ``1..L`` of ``ceil(N / 4**level)``, ``L`` the smallest level >= 1 with
+    ``4**L >= N``: 64 PEs -> 16 + 4 + 1 = 21.
     """
-    c = np.asarray(c, dtype=np.int64)
-    if c.ndim != 2:
-        raise ValueError("c must be N x K")
-    n, k_total = c.shape
-    cost = np.maximum(1, c).T  # K x N, rows contiguous for the loop
+    level, nodes = 0, 0
+    while True:
+        level += 1
+        nodes += -(-n_pes // 4**level)
+        if 4**level >= n_pes:
+            return nodes
+
+
+def _issue(regs: Sequence[int], s: int, p_min: int, hist: dict[int, int], acc_latency: int) -> int:
+    """One slice's entries under the hazard rule (bypass off, C8); returns ``fin``.
+
+    ``hist`` maps a register to ``h(x)`` (issue cycle of its last update + acc_latency) and is
+    updated in place. ``e_0 = max(s, h(x_0))``, ``e_i = max(e_{i-1} + 1, h(x_i))``; padding
+    (register -1) takes its cycle and leaves the history alone; ``fin = max(s + P, e_last + 1)``
+    (``s + P`` for an empty slice).
+    """
+    e = s - 1
+    for x in regs:
+        e += 1
+        if x >= 0:
+            e = max(e, hist.get(x, e))
+            hist[x] = e + acc_latency
+    return max(s + p_min, e + 1)
+
+
+def timing(
+    item_row: Sequence[int] | np.ndarray,
+    item_lane: Sequence[int] | np.ndarray,
+    n_rows: int,
+    slices: Sequence[Sequence[Sequence[int]]],
+    hw: RefHW,
+    item_round: Sequence[int] | np.ndarray | None = None,
+) -> dict:
+    """Section 4 on one segment (a resident layer's scan, or one tile), segment-relative cycles.
+
+    ``item_row[k]`` / ``item_lane[k]``: item k's activation row (numbered from the segment's
+    first row, ascending) and lane (its PE, ``j % N``). ``n_rows``: rows the scan loads.
+    ``slices[p][k]``: the destination registers (round-relative local rows) of PE p's entries
+    in item k's column, in order, ``-1`` for a padding entry. ``item_round[k]``: the item's
+    round (default all 0): the hazard history restarts and bypasses stop at a round change.
+
+    Returns ``t``, ``t_before_credits`` (K), ``s``, ``fin`` (N x K), ``c``, ``kept`` (N x K),
+    ``busy`` (N), ``T_scan``, ``cycles``, ``ccu_stall_cycles``, ``hazard_stall_cycles``,
+    ``hazard_stalls`` (N x K), ``bypass`` and ``row_loads``.
+    """
+    n = hw.n_pes
+    q, lb, p_min = hw.queue_depth, hw.broadcast_latency, hw.ptr_cycles
+    row = np.asarray(item_row, dtype=np.int64).reshape(-1)
+    lane = np.asarray(item_lane, dtype=np.int64).reshape(-1)
+    k_total = row.size
+    rnd = np.zeros(k_total, dtype=np.int64) if item_round is None else np.asarray(item_round, np.int64)
+    if lane.size != k_total or rnd.size != k_total:
+        raise ValueError("item_row, item_lane and item_round must have one value per item")
+    if len(slices) != n or any(len(sl) != k_total for sl in slices):
+        raise ValueError("slices must be N x K")
+    if k_total:
+        pos = row * n + lane
+        if (
+            np.any(lane < 0)
+            or np.any(lane >= n)
+            or row[0] < 0
+            or row[-1] >= n_rows
+            or np.any(np.diff(pos) <= 0)
+            or np.any(np.diff(rnd) < 0)
+        ):
+            raise ValueError("items must be distinct (row, lane) pairs in scan order within n_rows")
+    c = np.array([[len(sl[k]) for k in range(k_total)] for sl in slices], dtype=np.int64).reshape(n, k_total)
+    kept = np.array(
+        [[len(sl[k]) - list(sl[k]).count(-1) for k in range(k_total)] for sl in slices], dtype=np.int64
+    ).reshape(n, k_total)
+    cost = np.maximum(p_min, c)
+
     t = np.zeros(k_total, dtype=np.int64)
-    s = np.zeros((k_total, n), dtype=np.int64)
-    fin = np.zeros((k_total, n), dtype=np.int64)
-    prev_t = -1  # t[-1] = -1
-    prev_fin = np.zeros(n, dtype=np.int64)  # fin[p][k<0] = 0
+    t_before = np.zeros(k_total, dtype=np.int64)
+    s = np.zeros((n, k_total), dtype=np.int64)
+    fin = np.zeros((n, k_total), dtype=np.int64)
+    fin_prev = np.zeros(n, dtype=np.int64)  # fin[p][-1] = 0
+    hist: list[dict[int, int]] = []
     for k in range(k_total):
-        tk = prev_t + 1
-        if k >= Q:  # s[p][k-Q] = -inf for k-Q < 0
-            tk = max(tk, int(s[k - Q].max()))
-        t[k] = tk
-        s[k] = np.maximum(tk + L, prev_fin)
-        fin[k] = s[k] + cost[k]
-        prev_t, prev_fin = tk, fin[k]
-    cycles = int(fin[-1].max()) + 3 if k_total else L + 3
-    return {"t": t, "s": s.T.copy(), "fin": fin.T.copy(), "cycles": cycles}
+        # LNZD: one row load per cycle from cycle 0, one non-zero lane per cycle; the row
+        # after a row is loaded the cycle after its last broadcast, or in the same cycle when
+        # that last non-zero is in lane N-1.
+        if k == 0:
+            before = 1 + int(row[0])
+        elif row[k] == row[k - 1]:
+            before = int(t[k - 1]) + 1
+        else:
+            before = int(t[k - 1] + row[k] - row[k - 1]) + (0 if lane[k - 1] == n - 1 else 1)
+        tk = before
+        # AMBIGUOUS: in a resident scan the credit of item k refers to item k-Q even across a
+        # round boundary (items are numbered across rounds and the queues are never drained
+        # between rounds); the contract numbers items that way, so it is taken literally.
+        if k >= q:  # credits: every PE has popped item k-Q (a pop frees its slot that cycle)
+            tk = max(tk, int(s[:, k - q].max()))
+        t_before[k], t[k] = before, tk
+        sk = np.maximum(tk + lb, fin_prev)
+        s[:, k] = sk
+        if hw.bypass:
+            # AMBIGUOUS: with bypass on "nothing stalls", read literally even when acc_latency
+            # > 1 and two updates of a register are 2..acc_latency-1 cycles apart (forwarding
+            # is assumed to cover them); only back-to-back pairs are counted as bypasses.
+            fin_prev = sk + cost[:, k]
+        else:
+            if k == 0 or rnd[k] != rnd[k - 1]:
+                hist = [{} for _ in range(n)]  # hazard history restarts every round
+            fin_prev = np.array(
+                [_issue(slices[p][k], int(sk[p]), p_min, hist[p], hw.acc_latency) for p in range(n)],
+                dtype=np.int64,
+            )
+        fin[:, k] = fin_prev
+
+    # End: T_scan is the cycle after the last row load or broadcast.
+    if k_total == 0:
+        t_scan = n_rows
+    else:
+        rows_after = n_rows - 1 - int(row[-1])
+        if rows_after == 0:
+            t_scan = int(t[-1]) + 1
+        else:
+            first_load = int(t[-1]) + (0 if lane[-1] == n - 1 else 1)
+            t_scan = first_load + rows_after  # last load = first_load + rows_after - 1
+    cycles = max(t_scan, int(fin.max()) if k_total else 0) + DRAIN_CYCLES
+
+    # Bypass (only with bypass on, C7): items k-1 and k of the same round, both slices
+    # non-empty; the first KEPT entry of slice k (index lp, issued at s + lp) updates the
+    # register of slice k-1's last entry (always kept, issued at s + c - 1) one cycle later.
+    # Since s[k] >= fin[k-1] >= s[k-1] + c[k-1], this can hold only with lp == 0: a column
+    # that starts with padding never bypasses. Implemented literally anyway.
+    bypass = 0
+    if hw.bypass:
+        for p in range(n):
+            sl = slices[p]
+            for k in range(1, k_total):
+                cur, prev = sl[k], sl[k - 1]
+                if rnd[k] != rnd[k - 1] or not cur or not prev:
+                    continue
+                lp = next((i for i, x in enumerate(cur) if x >= 0), None)
+                if lp is not None and cur[lp] == prev[-1] and s[p, k] + lp == s[p, k - 1] + len(prev):
+                    bypass += 1
+
+    # AMBIGUOUS: hazard stalls are fin - s - max(P, c) as defined, so a hazard wait hidden
+    # under the pointer-read minimum (c < P) counts no stall cycle.
+    stalls = fin - s - cost
+    return {
+        "t": t,
+        "t_before_credits": t_before,
+        "s": s,
+        "fin": fin,
+        "c": c,
+        "kept": kept,
+        "busy": cost.sum(axis=1),
+        "T_scan": t_scan,
+        "cycles": cycles,
+        "ccu_stall_cycles": int(np.sum(t - t_before)),
+        "hazard_stalls": stalls,
+        "hazard_stall_cycles": int(stalls.sum()),
+        "bypass": bypass,
+        "row_loads": int(n_rows),
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -357,9 +527,8 @@ def greedy_tiles(
     max_words = spmat_avail_bits // (2 * hw.word_bits)
     max_entries = np.minimum(max_words * epw, 2**hw.ptr_bits - 1)
     # largest column count whose cols + 1 pointers fit half of every PE's pointer SRAM
-    max_cols = 0
-    while 2 * _ptr_bytes_needed(max_cols + 2, hw) <= ptr_avail_bytes.min():
-        max_cols += 1
+    # (2 * ceil((cols + 1) * ptr_bits / 8) <= avail  <=>  (cols + 1) * ptr_bits <= 8 * (avail // 2))
+    max_cols = max(0, 8 * (int(ptr_avail_bytes.min()) // 2) // hw.ptr_bits - 1)
     tiles: list[tuple[int, int, int]] = []
     for r in range(rounds):
         cum = np.zeros((n_pes, ncols + 1), dtype=np.int64)
@@ -453,8 +622,77 @@ def plan_model(layers: list[RefLayer], hw: RefHW, tables: list[dict] | None = No
 
 
 # --------------------------------------------------------------------------------------
-# One layer run: timing, DRAM schedule, counters
+# One layer run: segments, DRAM schedule, counters
 # --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """One independent section-4 run: a resident layer's whole scan, or one tile (C1)."""
+
+    item_round: np.ndarray  # K_seg
+    item_col: np.ndarray  # K_seg
+    item_row: np.ndarray  # segment-relative activation row
+    item_lane: np.ndarray
+    n_rows: int
+    e0: np.ndarray  # per PE: the segment's first entry index (word numbering, C13)
+
+
+def _segments(layer: RefLayer, cols: np.ndarray, hw: RefHW, tab: dict, tiles: list | None) -> list[_Segment]:
+    """C1: the resident scan over all rounds, or one segment per tile ``(round, j0, j1)``."""
+    n = hw.n_pes
+    rpr = -(-layer.ncols // n)  # activation rows per round; the bias is input n, row n // N
+    if tiles is None:
+        rounds = tab["rounds"]
+        item_r = np.repeat(np.arange(rounds, dtype=np.int64), cols.size)
+        item_j = np.tile(cols, rounds)
+        return [
+            _Segment(
+                item_round=item_r,
+                item_col=item_j,
+                item_row=item_r * rpr + item_j // n,
+                item_lane=item_j % n,
+                n_rows=rounds * rpr,
+                e0=np.zeros(n, dtype=np.int64),
+            )
+        ]
+    segs = []
+    for r, j0, j1 in tiles:
+        # AMBIGUOUS: in a row split between two tiles, the lanes of the other tile's columns
+        # are not items of this tile even when their activations are non-zero (C1: a tile's
+        # items are the non-zero inputs in [j0, j1)); the row still costs its load cycle.
+        # The tile's row 0 loads at its start(t) (its own cycle 0), never during its DRAM load.
+        sel = cols[(cols >= j0) & (cols < j1)]
+        # rows that hold the tile's columns, numbered from the tile's first row (a row split
+        # between two tiles belongs to both)
+        segs.append(
+            _Segment(
+                item_round=np.full(sel.size, r, dtype=np.int64),
+                item_col=sel,
+                item_row=sel // n - j0 // n,
+                item_lane=sel % n,
+                n_rows=(j1 - 1) // n - j0 // n + 1,
+                e0=tab["first_entry"][:, r, j0].copy(),
+            )
+        )
+    return segs
+
+
+def _word_reads(first_e: np.ndarray, c: np.ndarray, e0: np.ndarray, epw: int) -> np.ndarray:
+    """C13, one segment: per PE, sparse-matrix words read (last-read word starts empty).
+
+    Entry ``e`` is in word ``(e - e0) // epw``; a non-empty slice reads words ``w0..w1``, minus
+    one when ``w0`` is the PE's last-read word; empty slices read nothing and keep it.
+    """
+    n = c.shape[0]
+    reads = np.zeros(n, dtype=np.int64)
+    for p in range(n):
+        nz = c[p] > 0
+        rel = first_e[p, nz] - e0[p]
+        w0 = rel // epw
+        w1 = (rel + c[p, nz] - 1) // epw
+        reads[p] = int(np.sum(w1 - w0 + 1)) - int(np.sum(w0[1:] == w1[:-1]))
+    return reads
 
 
 def _act_spill_bytes(layer: RefLayer, rounds: int, hw: RefHW) -> int:
@@ -475,129 +713,97 @@ def _act_spill_bytes(layer: RefLayer, rounds: int, hw: RefHW) -> int:
 
 
 def _run_layer(layer: RefLayer, a_fix: np.ndarray, hw: RefHW, tab: dict, plan: _Plan) -> dict:
-    """Runs one layer under a plan and returns its figures."""
+    """Runs one layer under a plan and returns its figures (cycles on the layer's own axis)."""
     n = hw.n_pes
-    L = lnzd_levels(n)
-    Q = hw.queue_depth
     epw = _epw(layer, hw)
     a_fix = np.asarray(a_fix, dtype=np.int64)
     if a_fix.shape != (layer.n_inputs,):
         raise ValueError(f"expected {layer.n_inputs} activations, got {a_fix.shape}")
     rounds = tab["rounds"]
-    cols = list(np.flatnonzero(a_fix))
+    # C2: items are the non-zero fixed-point inputs (negative ones included); the bias
+    # activation is the constant 1 in fixed point, never zero (fa <= 15).
+    cols = np.flatnonzero(a_fix).astype(np.int64)
     if layer.has_bias:
-        cols.append(layer.ncols - 1)  # the constant-1 bias activation is never zero
-    cols_arr = np.asarray(cols, dtype=np.int64)
+        cols = np.append(cols, layer.ncols - 1)
 
     if plan.resident:
         tiles: list[tuple[int, int, int]] = []
-        segments = [(r, 0, layer.ncols) for r in range(rounds)]  # one tile, one timeline
+        segs = _segments(layer, cols, hw, tab, None)
     else:
         tiles = greedy_tiles(tab["count"], plan.spmat_free_bits, plan.ptr_free_bytes, epw, hw)
-        segments = tiles
+        segs = _segments(layer, cols, hw, tab, tiles)
 
-    # items per segment, in order; item = (round, column)
-    seg_items: list[tuple[np.ndarray, np.ndarray]] = []
-    for r, lo, hi in segments:
-        sel = cols_arr[(cols_arr >= lo) & (cols_arr < hi)]
-        seg_items.append((np.full(sel.size, r, dtype=np.int64), sel))
-    item_r = np.concatenate([x[0] for x in seg_items]) if seg_items else np.zeros(0, np.int64)
-    item_j = np.concatenate([x[1] for x in seg_items]) if seg_items else np.zeros(0, np.int64)
-    k_total = item_j.size
-    c = tab["count"][:, item_r, item_j]  # N x K
-    kept = tab["kept"][:, item_r, item_j]
-
+    entry_reg = [regs.tolist() for regs in tab["entry_reg"]]
     tile_bytes: list[int] = []
     tile_load: list[int] = []
     tile_start: list[int] = []
     tile_end: list[int] = []
     tile_compute: list[int] = []
-    stall = 0
-    if plan.resident:
-        tm = timing(c, L, Q)
-        t_abs, s_abs, fin_abs, cycles = tm["t"], tm["s"], tm["fin"], tm["cycles"]
-        stall = int(np.sum(np.diff(np.concatenate([[-1], t_abs])) - 1))
-        tile_of_item = np.zeros(k_total, dtype=np.int64)
-        e0_of_item = np.zeros((n, k_total), dtype=np.int64)
-    else:
-        t_parts, s_parts, fin_parts = [], [], []
-        tile_of_item = np.zeros(k_total, dtype=np.int64)
-        e0_of_item = np.zeros((n, k_total), dtype=np.int64)
-        k0 = 0
-        end_prev = 0
-        for ti, (r, lo, hi) in enumerate(tiles):
-            ent = tab["count"][:, r, lo:hi].sum(axis=1)
+    parts: dict[str, list] = {key: [] for key in ("t", "tb", "s", "fin", "c", "kept", "seg")}
+    word_reads = np.zeros(n, dtype=np.int64)
+    t_scan: list[int] = []
+    seg_start: list[int] = []
+    ccu_stall = hazard_stall = bypass = row_loads = 0
+    cycles = 0
+    for si, seg in enumerate(segs):
+        first_e = tab["first_entry"][:, seg.item_round, seg.item_col]  # N x K_seg
+        c_seg = tab["count"][:, seg.item_round, seg.item_col]
+        slices = [
+            [regs[f : f + cc] for f, cc in zip(first_e[p].tolist(), c_seg[p].tolist(), strict=True)]
+            for p, regs in enumerate(entry_reg)
+        ]
+        tm = timing(seg.item_row, seg.item_lane, seg.n_rows, slices, hw, item_round=seg.item_round)
+        if plan.resident:
+            start = 0
+            cycles = tm["cycles"]
+        else:
+            # section 5 double-buffered schedule; compute(t) = the tile's section-4 cycles
+            r, j0, j1 = tiles[si]
+            ent = tab["count"][:, r, j0:j1].sum(axis=1)
             word_bytes = sum(_bytes_of_bits(b) for b in _word_bits_needed(ent, epw, hw))
-            nbytes = int(word_bytes + n * _ptr_bytes_needed(hi - lo + 1, hw))
+            nbytes = int(word_bytes + n * _ptr_bytes_needed(j1 - j0 + 1, hw))
             load = math.ceil(nbytes / hw.dram_bytes_per_cycle) + hw.dram_latency
-            start = load if ti == 0 else max(end_prev, tile_start[-1] + load)
-            kk = seg_items[ti][1].size
+            start = load if si == 0 else max(tile_end[-1], tile_start[-1] + load)
             # AMBIGUOUS: a tile none of whose columns has a non-zero activation is still
-            # streamed (tiles depend on the weights only) and its compute is the K = 0
-            # value L + 3.
-            tm = timing(c[:, k0 : k0 + kk], L, Q)
-            end = start + tm["cycles"]
-            t_parts.append(tm["t"] + start)
-            s_parts.append(tm["s"] + start)
-            fin_parts.append(tm["fin"] + start)
-            # AMBIGUOUS: CCU stalls are summed within each tile (t[-1] = -1 per tile); the
-            # wait for a tile's DRAM load between tiles is not back-pressure.
-            stall += int(np.sum(np.diff(np.concatenate([[-1], tm["t"]])) - 1))
-            tile_of_item[k0 : k0 + kk] = ti
-            e0_of_item[:, k0 : k0 + kk] = tab["first_entry"][:, r, lo][:, None]
+            # streamed (tiles depend on the weights only); its compute is the K = 0 value
+            # rows + 5.
             tile_bytes.append(nbytes)
             tile_load.append(load)
             tile_start.append(start)
-            tile_end.append(end)
+            tile_end.append(start + tm["cycles"])
             tile_compute.append(tm["cycles"])
-            end_prev = end
-            k0 += kk
-        t_abs = np.concatenate(t_parts) if t_parts else np.zeros(0, np.int64)
-        s_abs = np.concatenate(s_parts, axis=1) if s_parts else np.zeros((n, 0), np.int64)
-        fin_abs = np.concatenate(fin_parts, axis=1) if fin_parts else np.zeros((n, 0), np.int64)
-        cycles = tile_end[-1]
+            cycles = tile_end[-1]
+        parts["t"].append(tm["t"] + start)
+        parts["tb"].append(tm["t_before_credits"] + start)
+        parts["s"].append(tm["s"] + start)
+        parts["fin"].append(tm["fin"] + start)
+        parts["c"].append(tm["c"])
+        parts["kept"].append(tm["kept"])
+        parts["seg"].append(np.full(seg.item_col.size, si, dtype=np.int64))
+        # C10: CCU stalls summed within each segment; waiting for DRAM is not a stall
+        ccu_stall += tm["ccu_stall_cycles"]
+        hazard_stall += tm["hazard_stall_cycles"]
+        bypass += tm["bypass"]  # never across a round or tile boundary (C7)
+        row_loads += tm["row_loads"]  # C11: a row split between two tiles counts in both
+        word_reads += _word_reads(first_e, c_seg, seg.e0, epw)
+        t_scan.append(tm["T_scan"])
+        seg_start.append(start)
 
-    cost = np.maximum(1, c)
+    t_abs = np.concatenate(parts["t"])
+    s_abs = np.concatenate(parts["s"], axis=1)
+    fin_abs = np.concatenate(parts["fin"], axis=1)
+    c = np.concatenate(parts["c"], axis=1)
+    kept = np.concatenate(parts["kept"], axis=1)
+    k_total = t_abs.size
+    cost = np.maximum(hw.ptr_cycles, c)
     busy = cost.sum(axis=1)
 
-    # Queue occupancy at the end of cycle x: items with t <= x < s, over 0 <= x < cycles.
+    # C12: occupancy at the end of cycle x: items with t <= x < s, 0 <= x < cycles (layer axis)
     diff = np.zeros((n, cycles + 1), dtype=np.int64)
     for p in range(n):
         np.add.at(diff[p], t_abs, 1)
         np.add.at(diff[p], s_abs[p], -1)
     occ = np.cumsum(diff[:, :cycles], axis=1)
-
-    # Sparse-matrix word reads: word id (tile, (e - e0) // epw); last word starts empty.
-    first_e = tab["first_entry"][:, item_r, item_j]  # N x K
-    word_reads = np.zeros(n, dtype=np.int64)
-    for p in range(n):
-        nz = c[p] > 0  # empty slices read no word and leave the register alone
-        tid = tile_of_item[nz]
-        w0 = (first_e[p, nz] - e0_of_item[p, nz]) // epw
-        w1 = (first_e[p, nz] + c[p, nz] - 1 - e0_of_item[p, nz]) // epw
-        reads = int(np.sum(w1 - w0 + 1))
-        # the first word of a slice is free when it is the register's word (same tile)
-        same = (tid[1:] == tid[:-1]) & (w0[1:] == w1[:-1])
-        word_reads[p] = reads - int(np.sum(same))
-
-    # Bypass: consecutive items of a PE, both slices non-empty, back to back
-    # (s[k] == fin[k-1]), last row of the previous == first row of the next.
-    # AMBIGUOUS: rows are compared as absolute local rows (i // N), so the last column of
-    # round r and the first of round r+1 never bypass (different destination rows), even
-    # when their round-relative register indices coincide. Across tiles s[k] > fin[k-1]
-    # always (the drain separates them), so no bypass there either.
-    first_r = tab["first_row"][:, item_r, item_j]
-    last_r = tab["last_row"][:, item_r, item_j]
-    if k_total >= 2:
-        byp = (
-            (c[:, 1:] > 0)
-            & (c[:, :-1] > 0)
-            & (s_abs[:, 1:] == fin_abs[:, :-1])
-            & (first_r[:, 1:] == last_r[:, :-1])
-        )
-        bypass = int(byp.sum())
-    else:
-        bypass = 0
 
     act_spill = _act_spill_bytes(layer, rounds, hw)
     if plan.resident:
@@ -607,41 +813,61 @@ def _run_layer(layer: RefLayer, a_fix: np.ndarray, hw: RefHW, tab: dict, plan: _
         weight_load = 0
     entries_processed = int(c.sum())
     kept_processed = int(kept.sum())
+    items_x_pes = k_total * n
     return {
         "cycles": int(cycles),
         "resident": plan.resident,
         "rounds": rounds,
-        "L": L,
-        "n_items": k_total,
-        "item_round": item_r,
-        "item_col": item_j,
-        "c": c,
+        "rows_per_round": -(-layer.ncols // n),
         "tiles": tiles,
+        "n_items": k_total,
+        "item_round": np.concatenate([sg.item_round for sg in segs]),
+        "item_col": np.concatenate([sg.item_col for sg in segs]),
+        "item_row": np.concatenate([sg.item_row for sg in segs]),  # segment-relative
+        "item_lane": np.concatenate([sg.item_lane for sg in segs]),
+        "item_segment": np.concatenate(parts["seg"]),
+        "segment_rows": [sg.n_rows for sg in segs],
+        "segment_start": seg_start,
+        "t_scan": t_scan,  # per segment, segment-relative
+        "c": c,
+        "kept": kept,
+        "t": t_abs,
+        "t_before_credits": np.concatenate(parts["tb"]),
+        "s": s_abs,
+        "fin": fin_abs,
+        "busy": busy,
+        "idle": cycles - busy,
+        "pe_utilization": float(busy.sum()) / (n * cycles),
+        "mac_efficiency": kept_processed / (n * cycles),
+        "ccu_stall_cycles": ccu_stall,
+        "hazard_stall_cycles": hazard_stall,
+        "occupancy_mean": occ.sum(axis=1) / cycles,
+        "occupancy_max": occ.max(axis=1),
+        "bypass": bypass,
+        "lnzd_row_loads": row_loads,
+        "spmat_word_reads": int(word_reads.sum()),
+        "spmat_word_reads_per_pe": word_reads,
+        "pointer_reads": items_x_pes * (1 if hw.ptr_banks == 2 else 2),  # C3
+        "queue_pushes": items_x_pes,  # C6
+        "queue_pops": items_x_pes,
+        "codebook_reads": entries_processed,  # C4: every entry, padding included
+        "multiplies": entries_processed,
+        "adds": entries_processed,
+        "dest_reads": kept_processed,  # C4: kept entries only (padding has write disabled)
+        "dest_writes": kept_processed,
+        "src_reads": layer.ncols * rounds,  # C5: every input incl. bias, every round
+        "act_sram_reads": layer.ncols * rounds,
+        "act_sram_writes": layer.m,
+        "entries_processed": entries_processed,
+        "kept_processed": kept_processed,
+        "dram_bytes": int(sum(tile_bytes)) + act_spill,
+        "weight_load_bytes": weight_load,
+        "act_spill_bytes": act_spill,
         "tile_bytes": tile_bytes,
         "tile_load": tile_load,
         "tile_start": tile_start,
         "tile_end": tile_end,
         "tile_compute": tile_compute,
-        "busy": busy,
-        "idle": cycles - busy,
-        "pe_utilization": float(busy.sum()) / (n * cycles),
-        "mac_efficiency": kept_processed / (n * cycles),
-        "ccu_stall_cycles": stall,
-        "occupancy_mean": occ.sum(axis=1) / cycles,
-        "occupancy_max": occ.max(axis=1),
-        "bypass": bypass,
-        "spmat_word_reads": int(word_reads.sum()),
-        "spmat_word_reads_per_pe": word_reads,
-        "pointer_reads": k_total * n,
-        "entries_processed": entries_processed,
-        "kept_processed": kept_processed,
-        "queue_pushes": k_total * n,
-        "dram_bytes": int(sum(tile_bytes)) + act_spill,
-        "weight_load_bytes": weight_load,
-        "act_spill_bytes": act_spill,
-        "t": t_abs,
-        "s": s_abs,
-        "fin": fin_abs,
     }
 
 
@@ -653,7 +879,11 @@ def layer_figures(layer: RefLayer, a_fix: np.ndarray, hw: RefHW) -> dict:
 
 
 def model_figures(layers: list[RefLayer], x_float: np.ndarray, fa: int, hw: RefHW) -> list[dict]:
-    """Layers one after another; each dict also carries its ``start_cycle`` (cycles add up)."""
+    """Layers one after another (model cycles = sum); each dict adds ``start_cycle`` and ``output``.
+
+    Items are the non-zero inputs after conversion to fixed point (C2); each layer's input
+    is the previous layer's fixed-point output.
+    """
     tables = [slice_table(layer, hw.n_pes, hw.regs) for layer in layers]
     plans = plan_model(layers, hw, tables)
     outs = functional(layers, x_float, fa, hw.acc_bits)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eie_sim.cli import CONFIG_FLAGS, build_parser, main, resolve_config
-from eie_sim.config import SimConfig
+from eie_sim.cli import build_parser, main, resolve_config
+from eie_sim.config import ARCH_FLAGS, FLAG_BY_NAME, SimConfig
 
 ENERGY_CSV = Path(__file__).resolve().parents[1] / "eie_sim" / "data" / "energy_45nm.csv"
 
@@ -25,6 +25,10 @@ ENERGY_CSV = Path(__file__).resolve().parents[1] / "eie_sim" / "data" / "energy_
 FLAG_CASES: dict[str, tuple[str, str, object]] = {
     "--pes": ("n_pes", "8", 8),
     "--fifo": ("queue_depth", "3", 3),
+    "--broadcast-latency": ("broadcast_latency", "4", 4),
+    "--ptr-banks": ("ptr_banks", "1", 1),
+    "--bypass": ("bypass", "off", False),
+    "--acc-latency": ("acc_latency", "3", 3),
     "--regs": ("regs", "16", 16),
     "--spmat-kb": ("spmat_bytes", "64", 64 * 1024),
     "--spmat-width": ("spmat_width_bits", "128", 128),
@@ -80,7 +84,7 @@ def test_every_field_has_a_flag() -> None:
     """The parser's architecture flags are exactly the table's, and cover every SimConfig field."""
     assert architecture_flags("simulate") == {*FLAG_CASES, "--check", "--config"}
     assert {f.name for f in fields(SimConfig)} == {field for field, _, _ in FLAG_CASES.values()} | {"check"}
-    assert {f"--{k.replace('_', '-')}": v[0] for k, v in CONFIG_FLAGS.items()} == {
+    assert {f.option: f.field for f in ARCH_FLAGS if f.name != "check"} == {
         flag: field for flag, (field, _, _) in FLAG_CASES.items()}
 
 
@@ -127,7 +131,7 @@ def test_bad_flag_values_are_input_errors(argv: list[str], tmp_path: Path,
     assert main(["simulate", "--weights", str(w), *argv]) == 2
     err = capsys.readouterr().err
     name = argv[0].lstrip("-")
-    assert name in err or CONFIG_FLAGS[name.replace("-", "_")][0] in err, err
+    assert name in err or FLAG_BY_NAME[name.replace("-", "_")].field in err, err
 
 
 # ----------------------------------------------------------------------------- TOML
@@ -166,7 +170,8 @@ def test_toml_relative_energy_table(tmp_path: Path) -> None:
 def test_flag_wins_over_toml(flag: str, tmp_path: Path, energy_csv: str) -> None:
     """TOML sets every field; the one flag given overrides its field, the rest stay the TOML's."""
     field, text, value = case(flag, energy_csv)
-    in_file = {"n_pes": 4, "queue_depth": 2, "regs": 8, "spmat_bytes": 4096, "spmat_width_bits": 32,
+    in_file = {"n_pes": 4, "queue_depth": 2, "broadcast_latency": 3, "ptr_banks": 2, "bypass": True,
+               "acc_latency": 5, "regs": 8, "spmat_bytes": 4096, "spmat_width_bits": 32,
                "ptr_bytes": 1024, "ptr_bits": 16, "act_bytes": 512, "acc_bits": 20, "clock_hz": 5e8,
                "dram_bytes_per_cycle": 4.0, "dram_latency_cycles": 7, "dram_pj_per_bit": 1.5,
                "energy_table": str(ENERGY_CSV), "max_cycles": 123456789}
@@ -174,6 +179,47 @@ def test_flag_wins_over_toml(flag: str, tmp_path: Path, energy_csv: str) -> None
     toml = write_toml(tmp_path / "arch.toml", in_file)
     config = resolve(["--config", str(toml), flag, text])
     assert config == SimConfig(**{**in_file, field: value})
+
+
+def test_toml_takes_the_flags_names_and_units(tmp_path: Path) -> None:
+    toml = write_toml(tmp_path / "arch.toml", {"pes": 8, "fifo": 3, "spmat_kb": 64, "clock_mhz": 1000,
+                                                "bypass": False, "ptr_banks": 1, "dram_bw": 8})
+    assert resolve(["--config", str(toml)]) == SimConfig(
+        n_pes=8, queue_depth=3, spmat_bytes=64 * 1024, clock_hz=1e9, bypass=False, ptr_banks=1,
+        dram_bytes_per_cycle=8.0)
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"spmat_kb": 64, "spmat_bytes": 1024}, "given twice"),
+    ({"clock_mhz": "fast"}, "clock_mhz.*number"),
+    ({"spmat_kb": 0.1}, "whole number of bytes"),
+    ({"bypass": "maybe"}, "bypass = .maybe. must be true or false"),
+    ({"fifo": 0}, "queue_depth = 0"),
+])
+def test_bad_toml_names_the_key(tmp_path: Path, values: dict, message: str) -> None:
+    from compressor.errors import EieError
+
+    toml = write_toml(tmp_path / "arch.toml", values)
+    with pytest.raises(EieError, match=message):
+        resolve(["--config", str(toml)])
+
+
+def test_printed_configuration_uses_the_flags_units(capsys: pytest.CaptureFixture[str]) -> None:
+    from eie_sim.cli import print_config
+
+    print_config(SimConfig(spmat_bytes=64 * 1024, clock_hz=1e9, bypass=False))
+    out = capsys.readouterr().out
+    assert re.search(r"--spmat-kb\s+64 KB", out) and re.search(r"--clock-mhz\s+1000 MHz", out)
+    assert re.search(r"--bypass\s+off", out) and "spmat_bytes" not in out
+
+
+def test_help_shows_defaults_with_units(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("[default 128 KB]", "[default 800 MHz]", "[default 8 activations]", "[default on]",
+                 "[default 2 cycles]"):
+        assert text in out, text
 
 
 def test_check_flag_wins_over_toml(tmp_path: Path) -> None:
@@ -201,12 +247,12 @@ def weights(tmp_path: Path) -> Path:
 
 
 def config_block(out: str) -> dict[str, str]:
-    """The printed configuration (the first lines of the output): field -> value text."""
+    """The printed configuration (the first lines of the output): flag -> value text with unit."""
     lines = out.splitlines()
     assert lines[0] == "configuration:", out[:200]
     block = {}
     for line in lines[1:]:
-        m = re.fullmatch(r"  (\w+)\s+(.*)", line)
+        m = re.fullmatch(r"  (--[\w-]+)\s+(.*)", line)
         if not m:
             break
         block[m[1]] = m[2]
@@ -225,8 +271,9 @@ def test_simulate_prints_config_first(flag: str, weights: Path, tmp_path: Path, 
     assert main(argv) == 0
     out = capsys.readouterr().out
     block = config_block(out)
-    assert set(block) == {f.name for f in fields(SimConfig)}
-    assert block[field] == str(value)
+    assert set(block) == {f.option for f in ARCH_FLAGS}
+    unit = FLAG_BY_NAME[flag[2:].replace("-", "_")].unit
+    assert block[flag] == (f"{text} {unit}" if unit else text)
     assert json.loads(out_json.read_text())["config"][field] == value
 
 
@@ -237,7 +284,7 @@ def test_pes_reach_the_model(engine: str, weights: Path, tmp_path: Path,
     out_json = tmp_path / "r.json"
     assert main(["simulate", "--weights", str(weights), "--act-density", "0.5", "--engine", engine,
                  "--pes", "8", "--fifo", "3", "--check", "--json", str(out_json)]) == 0
-    assert config_block(capsys.readouterr().out)["n_pes"] == "8"
+    assert config_block(capsys.readouterr().out)["--pes"] == "8"
     r = json.loads(out_json.read_text())
     assert r["engine"] == engine
     assert r["config"]["n_pes"] == 8 and r["config"]["queue_depth"] == 3 and r["config"]["check"] is True

@@ -261,12 +261,6 @@ def test_missing_values_are_named():
         plots.speedup_vs_pes(df)
 
 
-def test_energy_units_match_the_result_columns():
-    from eie_sim.result import ENERGY_UNITS
-
-    assert plots.ENERGY_UNITS == ENERGY_UNITS
-
-
 # --- saving -------------------------------------------------------------------------------------
 
 def test_save_writes_png_and_svg_and_refuses_to_overwrite(tmp_path):

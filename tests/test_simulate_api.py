@@ -110,7 +110,7 @@ def test_cli_weights_without_pruning_keep_every_nonzero(tmp_path, capsys):
     r = json.loads(out.read_text())
     assert r["kept_processed"] == np.count_nonzero(w)  # all inputs non-zero: every weight used
     printed = capsys.readouterr().out
-    assert printed.startswith("configuration:") and "n_pes                  4" in printed
+    assert printed.startswith("configuration:") and "--pes                  4" in printed
 
 
 def _save(model, tmp_path):
@@ -128,7 +128,8 @@ def test_line_trace_matches_the_timeline(model, capsys, tmp_path):
     assert lines[0].split("|")[0].strip() == "cycle"
     rows = [[c.strip() for c in ln.split("|")] for ln in lines[1:7]]
     assert [int(r[0]) for r in rows] == [0, 1, 2, 3, 4, 5]
-    assert rows[0][1] == "b0" and rows[1][1] == "b1"  # one broadcast per cycle, inputs 0, 1
-    # 8 PEs: L = ceil(log4 8) = 2 tree levels, so input 0 reaches every queue at cycle 2
-    assert rows[0][2:] == [""] * 8 and rows[1][2:] == [""] * 8
-    assert rows[2][2:] == ["0"] * 8
+    # cycle 0 loads the first activation row; then one broadcast per cycle, inputs 0, 1, ...
+    assert rows[0][1] == "" and rows[1][1] == "b0" and rows[2][1] == "b1"
+    # input 0, broadcast at cycle 1, can be popped two cycles later (broadcast_latency 2)
+    assert rows[1][2:] == [""] * 8 and rows[2][2:] == [""] * 8
+    assert rows[3][2:] == ["0"] * 8

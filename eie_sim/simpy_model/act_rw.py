@@ -1,4 +1,4 @@
-"""Activation read/write: source and destination registers, the activation SRAM, write-back."""
+"""Activation read/write: a PE's activation memory, destination registers and write-back."""
 
 from __future__ import annotations
 
@@ -7,68 +7,100 @@ import numpy as np
 from eie_sim.functional import write_back
 
 
-class ActivationReadWrite:
-    """Holds the PE's slice of the layer input and its local outputs.
+class DestinationRegisters:
+    """The R accumulators of the current round; the arithmetic unit reads and writes them."""
 
-    Inputs ``j`` with ``j mod N = p`` and outputs ``i`` with ``i mod N = p`` live
-    here, so a layer's outputs are already in place as the next layer's inputs.
+    def __init__(self, regs: int) -> None:
+        self.values = [0] * regs
+        self.reads = 0
+        self.writes = 0
+
+    def clear(self) -> None:
+        self.values = [0] * len(self.values)
+
+    def accessed(self, n: int) -> None:
+        """``n`` register updates (a read and a write each) by the arithmetic unit."""
+        self.reads += n
+        self.writes += n
+
+
+class ActivationReadWrite:
+    """Holds the PE's slice of a layer's input and receives its outputs.
+
+    Input ``j`` with ``j mod N = p`` sits at local index ``j // N``, output ``i`` with
+    ``i mod N = p`` at ``i // N``: a layer's outputs are in place as the next layer's
+    inputs. The activation SRAM holds ``capacity`` values, inputs first, then outputs;
+    the rest spill to DRAM (2 bytes a value). The LNZD reads a source activation once
+    per round (an SRAM read into the source register, then the register read).
     """
 
-    def __init__(self) -> None:
-        self.source = np.zeros(0, np.int64)  # this PE's input slice (activation SRAM)
-        self.output = np.zeros(0, np.int64)
-        self.dest = np.zeros(0, np.int64)  # destination registers of the current round
-        self.regs = 0
-        self.relu = False
-        self.round = -1
-        self.written: set[int] = set()
-        self.dest_reads = self.dest_writes = 0
-        self.sram_reads = self.sram_writes = 0
+    def __init__(self, *, regs: int, capacity: int) -> None:
+        self.registers = DestinationRegisters(regs)
+        self.capacity = capacity
+        self.memory: list[int] = []  # the layer's input slice, then (after the layer) its outputs
+        self._outputs: list[int] = []
+        self._relu = False
+        self._round = -1
+        self._written: set[int] = set()
+        # counters
+        self.sram_reads = 0
+        self.src_reads = 0
+        self.sram_writes = 0
+        self.spill_bytes = 0
 
-    def load_input(self, values: np.ndarray) -> None:
-        self.source = np.asarray(values, np.int64)
+    def load(self, values: list[int]) -> None:
+        """The model's input slice, from the host."""
+        self.memory = list(values)
 
-    def start_layer(self, *, n_outputs: int, regs: int, relu: bool) -> None:
-        self.output = np.zeros(n_outputs, np.int64)
-        self.dest = np.zeros(regs, np.int64)
-        self.regs = regs
-        self.relu = relu
-        self.round = -1
-        self.written = set()
+    def append_bias(self, value: int) -> None:
+        """The bias column's constant activation, in the PE that holds input n."""
+        self.memory.append(value)
 
-    def load_round(self, n_values: int) -> None:
-        """The round's source activations come from the activation SRAM."""
-        self.sram_reads += n_values
+    def start_layer(self, *, n_outputs: int, relu: bool) -> None:
+        self._outputs = [0] * n_outputs
+        self._relu = relu
+        self._round = -1
+        self._written = set()
+        self.registers.clear()
 
-    def select_round(self, r: int) -> np.ndarray:
-        """Destination registers for round ``r``: a new round writes back the previous one."""
-        if r != self.round:
-            if self.round >= 0:
-                self.write_back()
-            self.round = r
-            self.dest[:] = 0
-        return self.dest
+    def read_source(self, index: int) -> int:
+        """The LNZD reads input ``index`` of this PE for the current row."""
+        self.sram_reads += 1
+        self.src_reads += 1
+        if index >= self.capacity:
+            self.spill_bytes += 2
+        return self.memory[index]
 
-    def access(self, n: int) -> None:
-        """One read and one write of a destination register per entry."""
-        self.dest_reads += n
-        self.dest_writes += n
+    def select_round(self, r: int) -> None:
+        """Items of round ``r`` arrive: the previous round's registers are written back first."""
+        if r != self._round:
+            if self._round >= 0:
+                self._write_back()
+            self._round = r
+            self.registers.clear()
 
-    def write_back(self) -> None:
+    def _write_back(self) -> None:
         """ReLU (all but the last layer), clamp to 16 bits, store the round's outputs."""
-        lo = self.round * self.regs
-        hi = min(lo + self.regs, len(self.output))
-        self.output[lo:hi] = write_back(self.dest[: hi - lo], self.relu)
-        self.sram_writes += max(0, hi - lo)
-        self.written.add(self.round)
+        regs = len(self.registers.values)
+        lo = self._round * regs
+        hi = min(lo + regs, len(self._outputs))
+        if hi > lo:
+            out = write_back(np.asarray(self.registers.values[: hi - lo], np.int64), self._relu)
+            self._outputs[lo:hi] = out.tolist()
+        n_in = min(len(self.memory), self.capacity)
+        for i in range(lo, hi):  # outputs go after the inputs; beyond the SRAM they spill
+            self.sram_writes += 1
+            if n_in + i >= self.capacity:
+                self.spill_bytes += 2
+        self._written.add(self._round)
 
     def finish_layer(self, rounds: int) -> None:
-        """Write back the last round, and rounds that saw no item (their registers stay 0)."""
-        if self.round >= 0:
-            self.write_back()
+        """Write back the last round and any round that saw no item; outputs become the input."""
+        if self._round >= 0:
+            self._write_back()
         for r in range(rounds):
-            if r not in self.written:
-                self.round = r
-                self.dest[:] = 0
-                self.write_back()
-        self.source = self.output  # outputs stay in place as the next layer's inputs
+            if r not in self._written:
+                self._round = r
+                self.registers.clear()
+                self._write_back()
+        self.memory = self._outputs

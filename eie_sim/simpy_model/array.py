@@ -1,154 +1,179 @@
-"""The PE array: the CCU with its LNZD tree, N PEs and the DRAM streamer."""
+"""The PE array: the CCU with its LNZD tree, N PEs and the DRAM channel."""
 
 from __future__ import annotations
 
 import numpy as np
 import simpy
 
-from compressor.encode import EncodedLayer, local_rows
+from compressor.encode import EncodedLayer
 from eie_sim.config import SimConfig
 from eie_sim.counts import Counts
-from eie_sim.layout import layer_input, segment_items, slice_costs
 from eie_sim.linetrace import render
-from eie_sim.memory import LayerPlan, load_cycles
-from eie_sim.run import LayerRun
+from eie_sim.memory import LayerPlan
+from eie_sim.run import ItemTimes, LayerRun
 from eie_sim.simpy_model.ccu import CentralControlUnit
-from eie_sim.simpy_model.dram import DramStreamer
+from eie_sim.simpy_model.dram import DramChannel
 from eie_sim.simpy_model.pe import ProcessingElement
 
 
 class PEArray:
     """Runs layers one after another; a layer's outputs stay in the PEs as the next inputs."""
 
-    def __init__(self, env: simpy.Environment, *, n_pes: int, queue_depth: int,
-                 lnzd_levels: int, lnzd_nodes: int, acc_limits: tuple[int, int]) -> None:
-        # interface: input activations in, outputs in place (act_rw of each PE)
+    def __init__(self, env: simpy.Environment, *, config: SimConfig, acc_limits: tuple[int, int]) -> None:
+        # interface: input activations in through load_input, outputs read back by outputs()
         self.env = env
-        self.n_pes = n_pes
-        self.lnzd_nodes = lnzd_nodes
-        self.acc_limits = acc_limits
+        self.n_pes = config.n_pes
+        self.lnzd_nodes = config.lnzd_nodes
         # sub-components
-        self.pes = [ProcessingElement(env, index=p, queue_depth=queue_depth) for p in range(n_pes)]
-        self.dram = DramStreamer(env)
-        # connections: the CCU broadcasts into every PE's activation queue
-        self.ccu = CentralControlUnit(env, queues=[pe.queue for pe in self.pes], levels=lnzd_levels)
+        self.pes = [ProcessingElement(
+            env, index=p, queue_depth=config.queue_depth, broadcast_latency=config.broadcast_latency,
+            ptr_banks=config.ptr_banks, ptr_slots=config.ptr_bytes * 8 // config.ptr_bits,
+            ptr_bits=config.ptr_bits, spmat_bytes=config.spmat_bytes,
+            word_bits=config.spmat_width_bits, act_capacity=config.act_bytes // 2, regs=config.regs,
+            bypass=config.bypass, acc_latency=config.acc_latency, acc_limits=acc_limits)
+            for p in range(self.n_pes)]
+        self.dram = DramChannel(env, bytes_per_cycle=config.dram_bytes_per_cycle,
+                                latency=config.dram_latency_cycles, ptr_bits=config.ptr_bits)
+        # connections: the CCU reads the PEs' activation memories and broadcasts into their queues
+        self.ccu = CentralControlUnit(env, queues=[pe.queue for pe in self.pes],
+                                      sources=[pe.act_rw for pe in self.pes])
+        self.layer_start = 0
 
     def load_input(self, x_fix: np.ndarray) -> None:
         """Input ``j`` goes to PE ``j mod N``."""
         for pe in self.pes:
-            pe.act_rw.load_input(x_fix[pe.index::self.n_pes])
+            pe.act_rw.load(x_fix[pe.index::self.n_pes].tolist())
 
-    def gather(self, n: int) -> np.ndarray:
-        """The layer input as the LNZD tree sees it, from the PEs' source registers."""
-        x = np.zeros(n, np.int64)
-        for pe in self.pes:
-            x[pe.index::self.n_pes] = pe.act_rw.source[: len(x[pe.index::self.n_pes])]
-        return x
+    def preload(self, layer: EncodedLayer, plan: LayerPlan) -> None:
+        """A resident layer's weights, copied into the SRAMs once before inference."""
+        self.dram.preload(layer, plan, self.pes)
 
     def outputs(self, m: int) -> np.ndarray:
-        return self.gather(m)
+        """The last layer's outputs, gathered from the PEs' activation memories."""
+        out = np.zeros(m, np.int64)
+        for pe in self.pes:
+            out[pe.index::self.n_pes] = pe.act_rw.memory
+        return out
 
     def recent_trace(self, cycles: int) -> list[str]:
-        """Line trace of the last ``cycles`` cycles of the segment running now."""
-        items = getattr(self, "current_items", None)
-        if items is None:
-            return []
-        cols = items.cols.tolist()
-        s = np.stack([pe.pop_cycles for pe in self.pes])
-        fin = np.stack([pe.finish_cycles for pe in self.pes])
+        """Line trace of the last ``cycles`` cycles of the layer running now."""
         now = int(self.env.now)
-        return render(self.ccu.broadcast_cycles, s, fin, cols, start=max(0, now - cycles), stop=now)
+        tm = self._times(running=True)
+        return render(tm.broadcast, tm.pop, tm.finish, tm.columns.tolist(),
+                      start=max(0, now - cycles - self.layer_start), stop=now - self.layer_start)
 
     def run_layer(self, layer: EncodedLayer, plan: LayerPlan, *, relu: bool, bias_value: int,
-                  config: SimConfig, result: list[LayerRun]):
-        """Array: run one layer's segments (streaming tiles from DRAM when not resident)."""
+                  result: list[LayerRun]):
+        """Array: run one layer's segments, streaming tiles from DRAM when it is not resident."""
         env = self.env
-        layer_start = env.now
-        a_fix = layer_input(layer, self.gather(layer.n), bias_value)
+        self.layer_start = env.now
+        self._seg_start: list[int] = []
+        self._seg_end: list[int] = []
+        self._seg_items: list[int] = [0]
         for pe in self.pes:
-            pe.load_layer(layer, relu=relu, acc_limits=self.acc_limits)
-        # Every round, each PE loads its input slice from its activation SRAM and the
-        # LNZD nodes scan it.
-        for pe, n_in in zip(self.pes, local_rows(layer.ncols, self.n_pes), strict=True):
-            pe.act_rw.load_round(int(n_in) * layer.rounds)
-        self.ccu.scan(layer.ncols * layer.rounds)
-
+            pe.load_layer(layer, relu=relu, bias_value=bias_value)
         segs = plan.segments
-        started = [env.event() for _ in segs]
         loaded = [env.event() for _ in segs]
+        finished = [env.event() for _ in segs]
         if not plan.resident:
-            env.process(self.dram.streamer([s.dram_bytes for s in segs],
-                                           [load_cycles(s, config) for s in segs], started, loaded))
-        t_parts, s_parts, fin_parts, c_parts, slice_parts, bounds = [], [], [], [], [], [0]
-        seg_start, seg_end = [], []
+            env.process(self.dram.stream(layer, plan, self.pes, loaded, finished))
         for i, seg in enumerate(segs):
+            half = i % 2
             if not plan.resident:
                 yield loaded[i]
-            started[i].succeed()
-            seg_start.append(env.now)
-            items = segment_items(layer, seg, a_fix)
-            self.current_items = items
-            done = env.event()
+            self._seg_start.append(env.now)
             for pe in self.pes:
-                pe.start_segment(int(seg.entry_base[pe.index]), len(items))
-            self.ccu.broadcast_cycles = []
-            procs = [env.process(pe.run(items, done)) for pe in self.pes]
-            env.process(self.ccu.lnzd_tree())
-            env.process(self.ccu.broadcaster(len(items), done))
+                pe.start_segment(spmat_address=int(plan.region.spmat_address(half)[pe.index]),
+                                 ptr_slot=plan.region.ptr_address(half))
+            procs = [env.process(pe.run(first_round=seg.rounds.start, col_start=seg.col_start,
+                                        stride=layer.ncols)) for pe in self.pes]
+            env.process(self.ccu.scan(rounds=seg.rounds, col_start=seg.col_start, col_end=seg.col_end))
             yield env.all_of(procs)
-            seg_end.append(env.now)
-            t_parts.append(np.asarray(self.ccu.broadcast_cycles, np.int64))
-            s_parts.append(np.stack([pe.pop_cycles for pe in self.pes]))
-            fin_parts.append(np.stack([pe.finish_cycles for pe in self.pes]))
-            c_parts.append(slice_costs(layer, items))
-            slice_parts.append(items.slices)
-            bounds.append(bounds[-1] + len(items))
+            finished[i].succeed()
+            self._seg_end.append(env.now)
+            self._seg_items.append(len(self.ccu.broadcast_cycles))
         for pe in self.pes:
             pe.act_rw.finish_layer(layer.rounds)
-        cycles = env.now - layer_start
-        counts = self._collect_counts(cycles, plan)
-        result.append(LayerRun(
-            name=layer.name, cycles=int(cycles), seg_bounds=np.asarray(bounds, np.int64),
-            seg_start=np.asarray(seg_start, np.int64) - layer_start,
-            seg_end=np.asarray(seg_end, np.int64) - layer_start,
-            t=np.concatenate(t_parts) - layer_start,
-            s=np.concatenate(s_parts, axis=1) - layer_start,
-            fin=np.concatenate(fin_parts, axis=1) - layer_start,
-            c=np.concatenate(c_parts, axis=1), slices=np.concatenate(slice_parts), counts=counts,
-            bypass=sum(pe.arith.bypasses for pe in self.pes),
-            entries=sum(pe.arith.entries for pe in self.pes),
-            kept=sum(pe.arith.kept for pe in self.pes),
-            out_fix=self.outputs(layer.m),
-        ))
-        self._reset_counters()
+        result.append(self._collect(layer))
 
-    def _collect_counts(self, cycles: int, plan: LayerPlan) -> Counts:
-        pes = self.pes
-        entries = sum(pe.arith.entries for pe in pes)
-        c = Counts()
-        c.add("act_queue", "push", sum(pe.queue.pushes for pe in pes))
-        c.add("act_queue", "pop", sum(pe.queue.pops for pe in pes))
-        c.add("ptr_read", "read", sum(pe.ptr_read.reads for pe in pes))
-        c.add("spmat_read", "word_read", sum(pe.spmat_read.word_reads for pe in pes))
-        for action in ("codebook_read", "multiply", "add"):
-            c.add("arith", action, entries)
-        c.add("act_rw", "dest_read", sum(pe.act_rw.dest_reads for pe in pes))
-        c.add("act_rw", "dest_write", sum(pe.act_rw.dest_writes for pe in pes))
-        c.add("act_rw", "src_read", self.ccu.src_reads)
-        c.add("act_rw", "sram_read", sum(pe.act_rw.sram_reads for pe in pes))
-        c.add("act_rw", "sram_write", sum(pe.act_rw.sram_writes for pe in pes))
-        c.add("lnzd", "node_cycle", self.lnzd_nodes * cycles)
-        c.add("dram", "bit", 8 * (self.dram.bytes + plan.act_spill_bytes))
-        c.add("pe", "cycle", self.n_pes * cycles)
-        return c
-
-    def _reset_counters(self) -> None:
-        self.ccu.src_reads = 0
-        self.dram.bytes = 0
+    def _times(self, *, running: bool = False) -> ItemTimes:
+        """The layer's item timeline from the units' traces (a visit still running ends at -1)."""
+        t0 = self.layer_start
+        ccu = self.ccu
+        n_items = len(ccu.broadcast_cycles)
+        pop = np.full((self.n_pes, n_items), -1, np.int64)
+        finish = np.full((self.n_pes, n_items), -1, np.int64)
+        entries = np.zeros((self.n_pes, n_items), np.int64)
         for pe in self.pes:
-            pe.queue.pushes = pe.queue.pops = 0
+            if pe.visits:
+                v = np.asarray(pe.visits, np.int64)
+                pop[pe.index, : len(v)] = v[:, 0] - t0
+                done = v[:, 1] <= self.env.now if running else np.ones(len(v), bool)
+                finish[pe.index, : len(v)] = np.where(done, v[:, 1] - t0, -1)
+                entries[pe.index, : len(v)] = v[:, 2]
+        items = np.asarray(ccu.broadcast_items, np.int64).reshape(-1, 2)
+        bounds = self._seg_items + ([n_items] if running else [])
+        return ItemTimes(
+            broadcast=np.asarray(ccu.broadcast_cycles, np.int64) - t0, pop=pop, finish=finish,
+            entries=entries, rounds=items[:, 0], columns=items[:, 1],
+            segment_bounds=np.asarray(bounds, np.int64),
+            segment_start=np.asarray(self._seg_start, np.int64) - t0,
+            segment_end=np.asarray(self._seg_end, np.int64) - t0)
+
+    def _collect(self, layer: EncodedLayer) -> LayerRun:
+        """The LayerRun, built from every unit's own counters; then the counters restart."""
+        cycles = int(self.env.now - self.layer_start)
+        pes = self.pes
+        for pe in pes:
+            pe.queue.finish_counting()
+        counts = Counts()
+        for pe in pes:
+            q, arith, act = pe.queue, pe.arith, pe.act_rw
+            counts.add("act_queue", "push", q.pushes)
+            counts.add("act_queue", "pop", q.pops)
+            counts.add("ptr_read", "read", pe.ptr_read.reads)
+            counts.add("spmat_read", "word_read", pe.spmat_read.word_reads)
+            counts.add("arith", "codebook_read", arith.entries)
+            counts.add("arith", "multiply", arith.entries)
+            counts.add("arith", "add", arith.entries)
+            counts.add("act_rw", "dest_read", act.registers.reads)
+            counts.add("act_rw", "dest_write", act.registers.writes)
+            counts.add("act_rw", "src_read", act.src_reads)
+            counts.add("act_rw", "sram_read", act.sram_reads)
+            counts.add("act_rw", "sram_write", act.sram_writes)
+        spill = sum(pe.act_rw.spill_bytes for pe in pes)
+        counts.add("lnzd", "node_cycle", self.lnzd_nodes * cycles)
+        counts.add("dram", "bit", 8 * (self.dram.streamed_bytes + spill))
+        counts.add("pe", "cycle", self.n_pes * cycles)
+        run = LayerRun(
+            name=layer.name, cycles=cycles, counts=counts,
+            busy_cycles=np.array([pe.busy_cycles for pe in pes], np.int64),
+            queue_occupancy_sum=np.array([pe.queue.occupancy_sum for pe in pes], np.int64),
+            queue_occupancy_max=np.array([pe.queue.occupancy_max for pe in pes], np.int64),
+            ccu_stall_cycles=self.ccu.stall_cycles,
+            hazard_stall_cycles=sum(pe.hazard_stall_cycles for pe in pes),
+            lnzd_row_loads=self.ccu.lnzd.row_loads, bypass_count=sum(pe.arith.bypasses for pe in pes),
+            entries_processed=sum(pe.arith.entries for pe in pes),
+            kept_processed=sum(pe.arith.kept for pe in pes),
+            dram_bytes=self.dram.streamed_bytes + spill, out_fix=self.outputs(layer.m),
+            times=self._times())
+        self._restart_counters()
+        return run
+
+    def _restart_counters(self) -> None:
+        ccu = self.ccu
+        ccu.stall_cycles = 0
+        ccu.lnzd.row_loads = 0
+        ccu.broadcast_cycles, ccu.broadcast_items = [], []
+        self.dram.streamed_bytes = 0
+        for pe in self.pes:
+            q = pe.queue
+            q.pushes = q.pops = q.occupancy_sum = q.occupancy_max = 0
             pe.ptr_read.reads = 0
             pe.spmat_read.word_reads = 0
             pe.arith.entries = pe.arith.kept = pe.arith.bypasses = 0
-            pe.act_rw.dest_reads = pe.act_rw.dest_writes = 0
-            pe.act_rw.sram_reads = pe.act_rw.sram_writes = 0
+            pe.act_rw.registers.reads = pe.act_rw.registers.writes = 0
+            act = pe.act_rw
+            act.src_reads = act.sram_reads = act.sram_writes = act.spill_bytes = 0
+            pe.busy_cycles = pe.hazard_stall_cycles = 0
+            pe.visits = []

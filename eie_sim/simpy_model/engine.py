@@ -22,9 +22,10 @@ def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray
               config: SimConfig) -> list[LayerRun]:
     """Simulate every layer in one SimPy environment; layers run back to back."""
     env = simpy.Environment()
-    array = PEArray(env, n_pes=config.n_pes, queue_depth=config.queue_depth,
-                    lnzd_levels=config.lnzd_levels, lnzd_nodes=config.lnzd_nodes,
-                    acc_limits=acc_limits(config.acc_bits))
+    array = PEArray(env, config=config, acc_limits=acc_limits(config.acc_bits))
+    for layer, plan in zip(model.layers, plans, strict=True):
+        if plan.resident:
+            array.preload(layer, plan)
     array.load_input(x_fix)
     runs: list[LayerRun] = []
 
@@ -32,7 +33,7 @@ def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray
         """Host: hand the array one layer after another."""
         for i, (layer, plan) in enumerate(zip(model.layers, plans, strict=True)):
             yield env.process(array.run_layer(layer, plan, relu=model.relu(i),
-                                              bias_value=bias_fix(fa), config=config, result=runs))
+                                              bias_value=bias_fix(fa), result=runs))
 
     main = env.process(host())
     limit = env.timeout(config.max_cycles)

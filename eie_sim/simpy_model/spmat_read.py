@@ -2,39 +2,66 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 
 class SparseMatrixReadUnit:
-    """Fetches a column slice's entries; a word already in the buffer costs no read.
+    """Fetches a column's entries from the sparse-matrix SRAM image and unpacks them.
 
-    Words are numbered from the segment's first entry (docs/MODEL.md): a tile
-    arrives in the other half of the double buffer, so its first word is a read.
+    An entry is ``(v << ibits) | z``, entry ``k`` of a word at bit ``k * entry_bits``
+    from the word's least significant bit; words are little-endian. The unit keeps
+    the last word it read: an entry in that word costs no read. The buffer starts
+    empty at every segment (a tile arrives in the other half of the double buffer).
     """
 
-    def __init__(self, *, entries_per_word: int) -> None:
-        self.entries_per_word = entries_per_word
-        self.codes = np.zeros(0, np.uint8)
-        self.regs = np.zeros(0, np.int64)
-        self.base = 0
-        self.buffered_word = -1
+    def __init__(self, *, capacity_bytes: int, word_bits: int) -> None:
+        self.sram = bytearray(capacity_bytes)
+        self.word_bytes = word_bits // 8
+        self.word_bits = word_bits
+        self.base = 0  # byte address of the region the current segment reads
+        self._buffered = -1
+        self._word = 0
+        self.set_format(wbits=4, ibits=4)
         self.word_reads = 0
 
-    def load(self, codes: np.ndarray, regs: np.ndarray, *, entries_per_word: int) -> None:
-        """The layer's entries of this PE: codes and the destination register of each."""
-        self.codes = codes
-        self.regs = regs
-        self.entries_per_word = entries_per_word
-        self.buffered_word = -1
+    def set_format(self, *, wbits: int, ibits: int) -> None:
+        """The entry format of the layer about to run."""
+        self.ibits = ibits
+        self.entry_bits = wbits + ibits
+        self.entries_per_word = self.word_bits // self.entry_bits
+        self._entry_mask = (1 << self.entry_bits) - 1
+        self._z_mask = (1 << ibits) - 1
 
-    def start_segment(self, entry_base: int) -> None:
-        self.base = entry_base
-        self.buffered_word = -1
+    def write(self, address: int, data: bytes) -> None:
+        """Write port (DRAM bursts, the one-time load of resident layers)."""
+        if address < 0 or address + len(data) > len(self.sram):
+            raise IndexError(f"bytes {address}..{address + len(data) - 1} are outside the "
+                             f"{len(self.sram)}-byte sparse-matrix SRAM")
+        self.sram[address: address + len(data)] = data
 
-    def read(self, first: int, end: int) -> tuple[np.ndarray, np.ndarray]:
-        """Entries ``first..end-1`` as (codes, destination registers), counting word reads."""
-        w0 = (first - self.base) // self.entries_per_word
-        w1 = (end - 1 - self.base) // self.entries_per_word
-        self.word_reads += w1 - w0 + 1 - (w0 == self.buffered_word)
-        self.buffered_word = w1
-        return self.codes[first:end], self.regs[first:end]
+    def use_region(self, address: int) -> None:
+        self.base = address
+        self._buffered = -1
+
+    def _read_word(self, w: int) -> int:
+        if w != self._buffered:
+            self.word_reads += 1
+            a = self.base + w * self.word_bytes
+            self._word = int.from_bytes(self.sram[a: a + self.word_bytes], "little")
+            self._buffered = w
+        return self._word
+
+    def fetch(self, first: int, end: int) -> list[tuple[int, int]]:
+        """Entries ``first..end-1`` of the region as ``(v, z)`` pairs."""
+        epw, bits, mask, ibits, zmask = (self.entries_per_word, self.entry_bits, self._entry_mask,
+                                         self.ibits, self._z_mask)
+        out = []
+        w, slot = divmod(first, epw)
+        word = self._read_word(w)
+        for _ in range(end - first):
+            if slot == epw:
+                w += 1
+                slot = 0
+                word = self._read_word(w)
+            x = (word >> (slot * bits)) & mask
+            out.append((x >> ibits, x & zmask))
+            slot += 1
+        return out

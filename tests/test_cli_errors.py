@@ -16,8 +16,7 @@ from benchmarks.fuzz import flip_bits, time_limit
 from compressor import eiefile
 from eie_sim import cli
 from eie_sim.cli import main
-from eie_sim.config import FLAG_BY_NAME
-from eie_sim.config import _RANGES
+from eie_sim.config import _RANGES, FLAG_BY_NAME
 
 FAST = ("--engine", "fast")
 
@@ -133,7 +132,8 @@ def test_negative_activations_after_relu_warn(capsys: pytest.CaptureFixture[str]
 
 # flag -> a value outside its field's range (in the flag's unit)
 BAD_FLAG_VALUES = {
-    "pes": "0", "fifo": "4097", "broadcast_latency": "0", "ptr_banks": "3", "acc_latency": "0", "regs": "0", "spmat_kb": "0", "spmat_width": "12", "ptr_kb": "0",
+    "pes": "0", "fifo": "4097", "broadcast_latency": "0", "ptr_banks": "3", "acc_latency": "0",
+    "regs": "0", "spmat_kb": "0", "spmat_width": "12", "ptr_kb": "0",
     "ptr_bits": "49", "act_kb": "-1", "acc_bits": "8", "clock_mhz": "0.5", "dram_bw": "0",
     "dram_latency": "-1", "dram_pj_per_bit": "-1", "max_cycles": "0",
 }

@@ -12,7 +12,7 @@ from eie_sim.linetrace import render
 from eie_sim.memory import LayerPlan
 from eie_sim.run import ItemTimes, LayerRun
 from eie_sim.simpy_model.ccu import CentralControlUnit
-from eie_sim.simpy_model.dram import DramChannel
+from eie_sim.simpy_model.dram import DramChannel, buffer_half
 from eie_sim.simpy_model.pe import ProcessingElement
 
 
@@ -78,7 +78,7 @@ class PEArray:
         if not plan.resident:
             env.process(self.dram.stream(layer, plan, self.pes, loaded, finished))
         for i, seg in enumerate(segs):
-            half = i % 2
+            half = buffer_half(i)
             if not plan.resident:
                 yield loaded[i]
             self._seg_start.append(env.now)

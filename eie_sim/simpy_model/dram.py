@@ -21,6 +21,11 @@ from eie_sim.memory import LayerPlan, Segment
 from eie_sim.simpy_model.pe import ProcessingElement
 
 
+def buffer_half(tile: int) -> int:
+    """The half of the double-buffered SRAMs that tile ``tile`` streams into and is read from."""
+    return tile % 2
+
+
 @dataclass(frozen=True)
 class PeImage:
     """One PE's share of a segment as it sits in DRAM: packed words and packed pointers."""
@@ -85,7 +90,7 @@ class DramChannel:
             images = segment_images(layer, seg, ptr_bits=self.ptr_bits)
             nbytes = sum(img.nbytes for img in images)
             yield env.timeout(math.ceil(nbytes / self.bytes_per_cycle) + self.latency)
-            half = t % 2
+            half = buffer_half(t)
             self._copy(pes, images, plan.region.spmat_address(half), plan.region.ptr_address(half))
             self.streamed_bytes += nbytes
             loaded[t].succeed()

@@ -1,18 +1,35 @@
-"""Import trained layers from ``.npy``, ``.npz`` and ``.safetensors`` files.
+"""Import trained layers from ``.npy``, ``.npz``, ``.safetensors`` and ``.onnx`` files.
 
 Files are untrusted: numpy files are read with ``allow_pickle=False``, and every
 failure becomes an :class:`EieFormatError` (the file is broken) or an
 :class:`EieInputError` (the array is unusable) naming the file and the array.
 Weights are ``m x n`` (outputs x inputs), as PyTorch stores ``Linear.weight``.
+
+:func:`load_layers` reads a whole model (a chain of layers). In ``.npz`` and
+``.safetensors`` files a weight named ``X.weight`` (or ``weight``) is paired with
+the bias ``X.bias`` (``bias``) when the file has one, as PyTorch names a
+``Linear``'s parameters; without ``--layer`` names the ``*.weight`` matrices are
+taken in order, and refused when their order is ambiguous:
+
+- ``.npz`` keeps the order the arrays were saved in (``np.savez(**state_dict)``
+  keeps the model's); that order is taken when it is also the names' natural
+  order (numbers compared as numbers: ``net.2`` before ``net.10``);
+- ``.safetensors`` writers reorder tensors (by dtype, then name), so only the
+  names can give the order: it is taken when the names differ only in their
+  numbers (``net.0 / net.2``, ``fc1 / fc2``, ``layers.3.linear``).
+
+``.onnx`` files are read by :mod:`compressor.onnx_import`.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 import tokenize
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +38,7 @@ import numpy as np
 from compressor.errors import EieFormatError, EieInputError
 from compressor.validate import check_finite
 
-SUFFIXES = (".npy", ".npz", ".safetensors")
+SUFFIXES = (".npy", ".npz", ".safetensors", ".onnx")
 _NPY_MAGIC = b"\x93NUMPY"
 _NPY_MAX_HEADER = 10000  # np.load's default max_header_size
 # numpy parses a .npy header as a Python literal: these are what a malformed one raises
@@ -100,7 +117,10 @@ def _npz_arrays(p: Path) -> dict[str, np.ndarray]:
     return {name: a for name, a in arrays.items() if isinstance(a, np.ndarray)}
 
 
-def _safetensors_arrays(p: Path, names: list[str | None]) -> dict[str, np.ndarray]:
+def _safetensors_arrays(p: Path, names: list[str | None] | None,
+                        keys_only: bool = False) -> dict[str, np.ndarray]:
+    """The tensors named (all when ``names`` holds no name); with ``keys_only``, the names mapped to
+    None, nothing loaded."""
     try:
         from safetensors import SafetensorError
         from safetensors.numpy import safe_open
@@ -112,7 +132,9 @@ def _safetensors_arrays(p: Path, names: list[str | None]) -> dict[str, np.ndarra
     try:
         with safe_open(str(p), framework="numpy") as f:
             keys = list(f.keys())
-            wanted = [n for n in names if n is not None] or keys
+            if keys_only:
+                return dict.fromkeys(keys)  # type: ignore[arg-type]
+            wanted = [n for n in names or [] if n is not None] or keys
             missing = [n for n in wanted if n not in keys]
             if missing:
                 raise EieInputError(f"{p}: no tensor named {missing[0]!r}; it holds {', '.join(keys)}")
@@ -123,24 +145,21 @@ def _safetensors_arrays(p: Path, names: list[str | None]) -> dict[str, np.ndarra
         raise EieFormatError(f"{p}: a tensor has a dtype numpy cannot hold ({e})") from None
 
 
-def _pick(arrays: dict[str, np.ndarray], name: str | None, p: Path, what: str) -> np.ndarray:
-    if name is not None:
-        if name not in arrays:
-            raise EieInputError(f"{p}: no array named {name!r}; it holds {', '.join(sorted(arrays))}")
-        return arrays[name]
-    matrices = [k for k, a in arrays.items() if a.ndim == 2]
-    if len(matrices) != 1:
-        raise EieInputError(f"{p}: holds {len(matrices)} 2-D arrays ({', '.join(sorted(matrices))}); "
-                            f"choose the {what} with --layer NAME")
-    return arrays[matrices[0]]
+def _pick(arrays: dict[str, np.ndarray], name: str, p: Path) -> np.ndarray:
+    if name not in arrays:
+        raise EieInputError(f"{p}: no array named {name!r}; it holds {', '.join(sorted(arrays))}")
+    return arrays[name]
 
 
 def load_layer(path: str | Path, *, layer: str | None = None,
                bias: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Weights (and optionally a bias) of one layer.
 
-    ``.npz`` / ``.safetensors``: ``layer`` and ``bias`` name arrays in the file.
+    ``.npz`` / ``.safetensors``: ``layer`` and ``bias`` name arrays in the file; without
+    ``layer`` the file must hold one 2-D array. A weight named ``X.weight`` comes with its
+    bias ``X.bias`` when ``bias`` is not given and the file has one (as :func:`load_layers`).
     ``.npy``: the file is the weight matrix and ``bias`` is the path of another ``.npy``.
+    ``.onnx``: the model must be a single fully connected layer.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -149,18 +168,189 @@ def load_layer(path: str | Path, *, layer: str | None = None,
             raise EieInputError(f"{p}: a .npy file holds one array; --layer applies to .npz and "
                                 ".safetensors files")
         w, b = load_npy(p), (load_npy(bias) if bias is not None else None)
-        where_b = f"{bias}"
-    elif suffix in (".npz", ".safetensors"):
-        arrays = (_npz_arrays(p) if suffix == ".npz" else _safetensors_arrays(p, [layer, bias]))
-        w = _pick(arrays, layer, p, "weight matrix")
-        b = _pick(arrays, bias, p, "bias") if bias is not None else None
-        where_b = f"{p}[{bias}]"
+        return check_weight_array(w, str(p)), (check_bias_array(b, w.shape[0], f"{bias}", n=w.shape[1])
+                                               if b is not None else None)
+    biases = [bias] if bias is not None else None
+    if suffix in (".npz", ".safetensors") and layer is None:
+        arrays = _arrays(p, suffix, None)
+        matrices = [k for k, a in arrays.items() if a.ndim == 2]
+        if len(matrices) != 1:
+            raise EieInputError(f"{p}: holds {len(matrices)} 2-D arrays ({', '.join(sorted(matrices))}); "
+                                "choose the weight matrix with --layer NAME")
+        layers = _named_layers(p, matrices, biases, arrays)
     else:
+        layers = load_layers(p, [layer] if layer is not None else None, biases)
+    if len(layers) != 1:
+        raise EieInputError(f"{p}: holds a chain of {len(layers)} layers "
+                            f"({', '.join(name for name, _, _ in layers)}); load it as a model")
+    return layers[0][1], layers[0][2]
+
+
+def load_layers(path: str | Path, layer: str | Sequence[str] | None = None,
+                bias: str | Sequence[str | None] | None = None, *,
+                notes: list[str] | None = None) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """A model's layers ``(name, weights, bias)`` in order, weights float64 ``outputs x inputs``.
+
+    ``layer`` / ``bias``: array names in a ``.npz`` / ``.safetensors`` file, a comma-separated
+    string (as ``--layer a,b`` gives it) or a sequence; an empty bias name means none for that
+    layer. Without ``layer`` the file's ``*.weight`` matrices are taken in order (see the module
+    docstring); without ``bias`` each ``X.weight`` is paired with ``X.bias`` when present. A
+    name ``X`` that is not an array but ``X.weight`` is, means ``X.weight`` (a PyTorch module).
+    The shapes must chain; an error says which layer would fit transposed.
+    ``.npy``: one layer (``bias`` is the path of another ``.npy``). ``.onnx``: the graph's chain
+    (:func:`compressor.onnx_import.read_onnx`); its notes are appended to ``notes``.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    names, biases = _name_list(layer, "layer"), _name_list(bias, "bias")
+    if notes is None:
+        notes = []
+    if suffix == ".onnx":
+        if names is not None or biases is not None:
+            raise EieInputError(f"{p}: --layer and --bias name arrays in .npz and .safetensors files; an "
+                                "ONNX model's layers are taken from its graph")
+        from compressor.onnx_import import read_onnx
+
+        chain = read_onnx(p)
+        notes.extend(chain.notes)
+        return [(name, w.astype(np.float64), None if b is None else b.astype(np.float64))
+                for name, w, b in chain.layers]
+    if suffix == ".npy":
+        if biases is not None and len(biases) != 1:
+            raise EieInputError(f"{p}: a .npy file holds one layer but --bias names {len(biases)} files")
+        w, b = load_layer(p, layer=names[0] if names else None, bias=biases[0] if biases else None)
+        return [(p.stem, w, b)]
+    if suffix not in (".npz", ".safetensors"):
         raise EieInputError(f"{p}: unsupported file type {suffix or '(none)'}; use one of "
                             f"{', '.join(SUFFIXES)}")
-    where_w = f"{p}" + (f"[{layer}]" if layer else "")
-    return check_weight_array(w, where_w), (check_bias_array(b, w.shape[0], where_b)
-                                            if b is not None else None)
+    if names is None:
+        arrays = _arrays(p, suffix, None)
+        return _named_layers(p, _weights_in_order(arrays, p, suffix, notes), biases, arrays)
+    if suffix == ".safetensors":  # load only the tensors used (a file may hold a large model)
+        keys = _safetensors_arrays(p, None, keys_only=True)
+        names = [_module_weight(n, keys) for n in names]
+        paired = [b for b in map(_bias_of, names) if b in keys] if biases is None else []
+        return _named_layers(p, names, biases, _arrays(p, suffix, [*names, *paired, *(biases or [])]))
+    return _named_layers(p, names, biases, _arrays(p, suffix, None))
+
+
+def _named_layers(p: Path, names: list[str], biases: list[str | None] | None,
+                  arrays: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """The layers named (in this order), each with its given bias or its paired ``X.bias``."""
+    names = [_module_weight(n, arrays) for n in names]
+    if biases is not None and len(biases) != len(names):
+        raise EieInputError(f"{p}: --bias names {len(biases)} arrays for {len(names)} layer(s)")
+    weights = [check_weight_array(_pick(arrays, n, p), f"{p}[{n}]") for n in names]
+    _check_chain(names, weights, p)
+    out = []
+    for i, (name, w) in enumerate(zip(names, weights, strict=True)):
+        paired = _bias_of(name)
+        b_name = biases[i] if biases is not None else (paired if paired in arrays else None)
+        b = None
+        if b_name is not None:
+            where = f"{p}[{b_name}]" + (f" (the bias paired with {name})" if biases is None else "")
+            b = check_bias_array(_pick(arrays, b_name, p), w.shape[0], where, n=w.shape[1])
+        out.append((_layer_name(name, p), w, b))
+    return out
+
+
+def _module_weight(name: str, keys: dict[str, object]) -> str:
+    """``X`` names the array ``X``, or else ``X.weight`` when the file has that (a PyTorch module)."""
+    return f"{name}.weight" if name not in keys and f"{name}.weight" in keys else name
+
+
+def _name_list(value: str | Sequence[str | None] | None, what: str) -> list[str | None] | None:
+    """``"a,b"`` or ``["a", "b"]`` as a list; empty names become None (no bias for that layer)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = [(s.strip() or None) if isinstance(s, str) else s for s in items]
+    if what == "layer" and None in out:
+        raise EieInputError(f"--layer {value!r} has an empty layer name")
+    return out
+
+
+def _bias_of(name: str | None) -> str | None:
+    """PyTorch's bias name for a weight name: ``X.weight`` -> ``X.bias``, ``weight`` -> ``bias``."""
+    if name == "weight":
+        return "bias"
+    if name is not None and name.endswith(".weight"):
+        return name.removesuffix(".weight") + ".bias"
+    return None
+
+
+def _is_weight(name: str) -> bool:
+    return name == "weight" or name.endswith(".weight")
+
+
+def _layer_name(name: str, p: Path) -> str:
+    return p.stem if name == "weight" else name.removesuffix(".weight")
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+def _natural_key(name: str) -> list[tuple[int, int | str]]:
+    """Sort key comparing digit runs as numbers (``net.2`` before ``net.10``)."""
+    return [(0, int(part)) if part.isdigit() else (1, part)
+            for part in re.split(r"(\d+)", name) if part]
+
+
+def _weights_in_order(arrays: dict[str, np.ndarray], p: Path, suffix: str, notes: list[str]) -> list[str]:
+    """The file's ``*.weight`` matrices in model order (see the module docstring), or its one matrix."""
+    weights = [k for k in arrays if _is_weight(k)]
+    if not weights:  # not PyTorch names: the file must hold a single matrix, as load_layer has always asked
+        matrices = [k for k, a in arrays.items() if a.ndim == 2]
+        if len(matrices) != 1:
+            raise EieInputError(f"{p}: holds {len(matrices)} 2-D arrays ({', '.join(sorted(matrices))}) "
+                                "and none named *.weight; choose the weight matrices with --layer NAME")
+        return matrices
+    for k in weights:  # a conv or normalisation layer's weight: the file is not a chain of Linear layers
+        if arrays[k].ndim != 2:
+            raise EieInputError(f"{p}: {k} has shape {arrays[k].shape}, not a fully connected layer's 2-D "
+                                "weight matrix (a convolution or normalisation layer?); eie-sim imports "
+                                "chains of Linear layers: name the layers to compress with --layer")
+    natural = sorted(weights, key=_natural_key)
+    if suffix == ".npz":
+        ok = natural == weights
+        why = f"their saved order ({', '.join(weights)}) is not the names' natural order"
+    else:
+        ok = len({_NUMBER.sub("#", k) for k in weights}) == 1
+        why = (".safetensors files do not keep the model's order and the names differ in more than a "
+               "layer number")
+    if len(weights) > 1 and not ok:
+        raise EieInputError(f"{p}: the order of its {len(weights)} weight matrices is ambiguous: {why}; give "
+                            f"the layers in order with --layer, e.g. --layer {','.join(natural)}")
+    used = set(weights) | {_bias_of(k) for k in weights}
+    ignored = [k for k in arrays if k not in used]
+    if ignored:
+        notes.append(f"{p}: arrays not part of any layer, ignored: {', '.join(ignored)}")
+    return natural
+
+
+def _check_chain(names: list[str], weights: list[np.ndarray], p: Path) -> None:
+    """Each layer's inputs must equal the previous layer's outputs; name a layer that fits transposed."""
+    shapes = [w.shape for w in weights]
+    for i in range(1, len(shapes)):
+        if shapes[i][1] == shapes[i - 1][0]:
+            continue
+        hint = ""
+        for j in (i - 1, i):  # only the two layers at the break can mend it by transposition
+            t = shapes[:j] + [shapes[j][::-1]] + shapes[j + 1:]
+            if all(t[k][1] == t[k - 1][0] for k in range(1, len(t))):
+                hint = (f"; {names[j]} ({shapes[j][0]} x {shapes[j][1]}) fits the chain transposed: weights "
+                        "must be outputs x inputs (PyTorch's Linear.weight), not inputs x outputs as ONNX "
+                        "MatMul, TensorFlow and Keras store them; transpose it")
+                break
+        raise EieInputError(f"{p}: layer {names[i]} ({shapes[i][0]} x {shapes[i][1]}) takes {shapes[i][1]} "
+                            f"inputs but the layer before it, {names[i - 1]}, has {shapes[i - 1][0]} "
+                            f"outputs; shapes must chain{hint}")
+
+
+def _arrays(p: Path, suffix: str, names: list[str | None] | None) -> dict[str, np.ndarray]:
+    """The file's arrays: ``.npz`` all of them; ``.safetensors`` those in ``names`` (all when None;
+    a name the file lacks is refused, listing what it holds)."""
+    return _npz_arrays(p) if suffix == ".npz" else _safetensors_arrays(p, names)
 
 
 def check_weight_array(w: np.ndarray, where: str) -> np.ndarray:
@@ -177,12 +367,16 @@ def check_weight_array(w: np.ndarray, where: str) -> np.ndarray:
     return w
 
 
-def check_bias_array(b: np.ndarray, m: int, where: str) -> np.ndarray:
+def check_bias_array(b: np.ndarray, m: int, where: str, *, n: int | None = None) -> np.ndarray:
+    """A real, finite ``(m,)`` vector, as float64; ``n`` (the inputs) lets the error spot
+    weights given transposed."""
     if b.dtype.kind not in "fiu":
         raise EieInputError(f"{where}: bias must be real numbers, got dtype {b.dtype}")
     if b.shape != (m,):
+        hint = (" (it has one value per input: are the weights transposed? they must be outputs x "
+                "inputs, PyTorch's Linear.weight)" if n is not None and n != m and b.shape == (n,) else "")
         raise EieInputError(f"{where}: bias has shape {b.shape}; the weights have {m} outputs, "
-                            f"so it must have shape ({m},)")
+                            f"so it must have shape ({m},){hint}")
     b = b.astype(np.float64)
     check_finite(b, f"{where}: bias")
     return b

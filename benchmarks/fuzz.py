@@ -1,7 +1,8 @@
 """Fuzz campaign: hostile ``.eie`` files, Huffman streams, TOML configs and ``.npy`` weights.
 
 Run: ``python benchmarks/fuzz.py --cases 10000 [--seed 0]`` (``--cases`` per target).
-Every case is a seeded random mutation of a small valid input. The oracle is the
+Every case is a seeded random mutation of a small valid input; ``.eie`` seeds are
+written in both file formats (2, the current one, and 1, still read). The oracle is the
 same as in ``tests/test_fuzz.py`` (which imports the mutators and oracles from
 here): the input either loads and is internally valid, or the parser raises an
 :class:`~compressor.errors.EieError` whose message names the source. Anything
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from compressor import eiefile, huffman
+from compressor import eiefile, huffman, sizes
 from compressor.encode import EncodedLayer, encode_layer
 from compressor.errors import EieError
 from compressor.huffman import HuffmanStream
@@ -49,7 +50,8 @@ CASE_TIMEOUT_S = 10.0  # a case slower than this is a hang
 MEM_FACTOR = 50  # traced allocation peak allowed per input byte ...
 MEM_SLACK = 8 << 20  # ... plus this many bytes
 PREAMBLE = struct.Struct("<8sHHII")
-SECTIONS = eiefile._SECTIONS
+SECTIONS = {1: eiefile._SECTIONS_V1, 2: eiefile._SECTIONS}  # by format version
+WRITERS = {1: eiefile._to_bytes_v1, 2: eiefile.to_bytes}
 ITEMSIZE = {"u1": 1, "u4": 4, "f8": 8}
 ENERGY_CSV = Path(__file__).resolve().parents[1] / "eie_sim" / "data" / "energy_45nm.csv"
 
@@ -87,17 +89,29 @@ def seed_models() -> dict[str, EncodedModel]:
                           n_pes=2, regs=8, name="single")
     empty = encode_layer(np.zeros((3, 2), np.uint8), _codebook(rng, 4), n=2, has_bias=False,
                          n_pes=4, regs=4, name="empty")
+    # 2-bit codes, 1-bit indices: bit fields (lengths, bias codes, pointers) end inside a byte
+    narrow_codes = _codes(rng, 9, 5, 0.3, 2)
+    narrow_codes[:, 4] = [0, 1, 3, 0, 0, 0, 2, 0, 1]
+    narrow = encode_layer(narrow_codes, _codebook(rng, 2), n=4, has_bias=True, wbits=2, ibits=1,
+                          n_pes=2, regs=3, word_bits=8, name="narrow")
     return {
         "bias-rounds": EncodedModel((bias,), fa=9, provenance={"seed": 2024}),
         "chain-padding": EncodedModel((pad, tail), fa=7, input_after_relu=True),
         "single-symbol": EncodedModel((single,)),
         "empty-layer": EncodedModel((empty,)),
+        "narrow-bits": EncodedModel((narrow,), fa=0),
     }
 
 
 def seed_files() -> dict[str, bytes]:
-    """The seed models serialised by :func:`compressor.eiefile.to_bytes`."""
-    return {name: eiefile.to_bytes(model) for name, model in seed_models().items()}
+    """The seed models in both formats, keyed ``name/v2`` and ``name/v1``."""
+    return {f"{name}/v{fmt}": write(model) for name, model in seed_models().items()
+            for fmt, write in WRITERS.items()}
+
+
+def seed_models_by_file() -> dict[str, EncodedModel]:
+    """The model of each :func:`seed_files` entry, under the same key."""
+    return {f"{name}/v{fmt}": model for name, model in seed_models().items() for fmt in WRITERS}
 
 
 # ----------------------------------------------------------------------------- .eie images
@@ -127,7 +141,7 @@ def parse(data: bytes) -> Image:
     header = json.loads(data[PREAMBLE.size:PREAMBLE.size + head_len])
     blobs = {}
     for i, meta in enumerate(header["layers"]):
-        for name in SECTIONS:
+        for name in SECTIONS[fmt]:
             s = meta["sections"][name]
             blobs[(i, name)] = bytes(data[s["offset"]:s["offset"] + s["nbytes"]])
     return Image(magic, fmt, contract, header, blobs)
@@ -174,10 +188,12 @@ def build(img: Image, edit: Callable[[dict], None] | None = None, *, recrc: bool
         pos = base
         placed = []
         for i, meta in enumerate(h["layers"]):
-            for name in SECTIONS:
+            for name in SECTIONS[img.fmt]:
                 blob = img.blobs[(i, name)]
-                meta["sections"][name].update(offset=pos, nbytes=len(blob), crc32=zlib.crc32(blob),
-                                              count=len(blob) // ITEMSIZE[meta["sections"][name]["dtype"]])
+                sec = meta["sections"][name]
+                sec.update(offset=pos, nbytes=len(blob), crc32=zlib.crc32(blob))
+                if "count" in sec:  # format 1 states each section's value count and dtype
+                    sec["count"] = len(blob) // ITEMSIZE[sec["dtype"]]
                 placed.append((pos, blob))
                 pos = _align(pos + len(blob))
         body = bytearray(pos - base)
@@ -224,15 +240,18 @@ def header_paths(header: object, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
-def section_paths(header: dict) -> list[tuple]:
-    """Paths of the length/offset/count/CRC/dtype fields of every section and Huffman stream."""
+def section_paths(header: dict, fmt: int = 2) -> list[tuple]:
+    """Paths of the length/offset/count/CRC/dtype fields of every section and Huffman stream,
+    and of the layer fields that sizes derive from (format ``fmt``'s)."""
     out = []
+    keys = ("offset", "nbytes", "count", "crc32", "dtype") if fmt == 1 else ("offset", "nbytes", "crc32")
     for i in range(len(header["layers"])):
-        for name in SECTIONS:
-            out += [("layers", i, "sections", name, k)
-                    for k in ("offset", "nbytes", "count", "crc32", "dtype")]
+        for name in SECTIONS[fmt]:
+            out += [("layers", i, "sections", name, k) for k in keys]
         out += [("layers", i, "huffman", s, k) for s in ("v", "z") for k in ("count", "nbits")]
         out += [("layers", i, k) for k in ("m", "n", "n_pes", "regs", "wbits", "ibits", "word_bits")]
+        if fmt == 2:
+            out.append(("layers", i, "ptr_bits"))
     return out
 
 
@@ -280,7 +299,7 @@ WEIRD_VALUES: list[object] = [
 
 
 def layer_blobs(layer: EncodedLayer, bias: bytes) -> tuple[dict[str, bytes], dict[str, dict]]:
-    """Sections of a layer (arrays taken as they are, not validated) and its Huffman table."""
+    """Format-1 sections of a layer (arrays taken as they are, not validated) and its Huffman table."""
     hv = huffman.encode(layer.v, 1 << layer.wbits)
     hz = huffman.encode(layer.z, 1 << layer.ibits)
     blobs = {
@@ -294,6 +313,50 @@ def layer_blobs(layer: EncodedLayer, bias: bytes) -> tuple[dict[str, bytes], dic
     }
     table = {"v": {"count": hv.count, "nbits": hv.nbits}, "z": {"count": hz.count, "nbits": hz.nbits}}
     return blobs, table
+
+
+def weight_entries(layer: EncodedLayer) -> np.ndarray:
+    """Entries outside the last column's slices (all entries without a bias), for arrays that
+    need not be a valid layout: each slice is clipped to its PE's entries."""
+    keep = np.ones(len(layer.v), bool)
+    if not layer.has_bias:
+        return keep
+    off, ptr, ncols = layer.pe_offsets, layer.ptr, layer.ncols
+    for p in range(min(layer.n_pes, len(off) - 1)):
+        lo, hi = int(off[p]), min(int(off[p + 1]), len(keep))
+        for s in range(ncols - 1, ptr.shape[1] - 1, ncols):
+            a = min(max(int(ptr[p, s]), 0), max(hi - lo, 0))
+            b = min(max(int(ptr[p, s + 1]), a), max(hi - lo, 0))
+            keep[lo + a:lo + b] = False
+    return keep
+
+
+def layer_blobs_v2(layer: EncodedLayer, bias: np.ndarray) -> tuple[dict[str, bytes], dict[str, object]]:
+    """Format-2 sections of a layer (arrays taken as they are) with ``bias`` as its bias codes,
+    and the header fields that go with them (Huffman table, pointer width)."""
+    keep = weight_entries(layer)
+    hv = huffman.encode(layer.v[keep], 1 << layer.wbits)
+    hz = huffman.encode(layer.z[keep], 1 << layer.ibits)
+    ptr_bits = max(1, int(layer.ptr.max()).bit_length())
+    blobs = {
+        "codebook": layer.codebook.astype("<f8").tobytes(),
+        "ptr": eiefile.pack_bits(layer.ptr, ptr_bits),
+        "bias": eiefile.pack_bits(bias, layer.wbits),
+        "huff_lengths": eiefile.pack_bits(np.concatenate([hv.lengths, hz.lengths]),
+                                          sizes.HUFFMAN_LENGTH_BITS),
+        "huff_v_payload": hv.payload.tobytes(), "huff_z_payload": hz.payload.tobytes(),
+    }
+    fields = {"huffman": {"v": {"count": hv.count, "nbits": hv.nbits},
+                          "z": {"count": hz.count, "nbits": hz.nbits}}, "ptr_bits": ptr_bits}
+    return blobs, fields
+
+
+def bias_codes_v2(img: Image, i: int) -> np.ndarray:
+    """The bias codes in a format-2 image's layer ``i``."""
+    meta = img.header["layers"][i]
+    if not meta["has_bias"]:
+        return np.zeros(0, np.uint8)
+    return eiefile._unpack(memoryview(img.blobs[(i, "bias")]), meta["m"], meta["wbits"], np.uint8)[0]
 
 
 LAYOUT_OPS = ("v", "z", "ptr", "insert", "delete", "codebook", "bias")
@@ -311,7 +374,7 @@ def mutate_layout(img: Image, model: EncodedModel, layer_index: int, op: str, a:
     lay = model.layers[i]
     v, z = lay.v.copy(), lay.z.copy()
     ptr, off, cb = lay.ptr.copy(), lay.pe_offsets.copy(), lay.codebook.copy()
-    bias = img.blobs[(i, "bias")]
+    bias: bytes | np.ndarray = img.blobs[(i, "bias")] if img.fmt == 1 else bias_codes_v2(img, i)
     e = len(v)
     iv = int(value) if np.isfinite(value) else b  # the integer operations' value
     if op == "v" and e:
@@ -340,21 +403,30 @@ def mutate_layout(img: Image, model: EncodedModel, layer_index: int, op: str, a:
             ptr[p, -1] = off[p + 1] - off[p]
     elif op == "codebook":
         cb[a % len(cb)] = value
-    elif op == "bias" and bias:
-        arr = bytearray(bias)
-        arr[a % len(arr)] = iv % 256
-        bias = bytes(arr)
+    elif op == "bias" and len(bias):
+        if img.fmt == 1:
+            arr = bytearray(bias)
+            arr[a % len(arr)] = iv % 256
+            bias = bytes(arr)
+        else:
+            bias = bias.copy()
+            bias[a % len(bias)] = iv % (1 << lay.wbits)
     return replace_layer(img, i, dataclasses.replace(lay, v=v, z=z, ptr=ptr, pe_offsets=off,
                                                     codebook=cb), bias)
 
 
-def replace_layer(img: Image, i: int, layer: EncodedLayer, bias: bytes | None = None) -> Image:
-    """A copy of ``img`` whose layer ``i`` holds ``layer``'s arrays (and ``bias`` as its bias
-    section), with its Huffman table recomputed; :func:`build` then fixes sizes and CRCs."""
-    blobs, table = layer_blobs(layer, img.blobs[(i, "bias")] if bias is None else bias)
+def replace_layer(img: Image, i: int, layer: EncodedLayer, bias: bytes | np.ndarray | None = None) -> Image:
+    """A copy of ``img`` whose layer ``i`` holds ``layer``'s arrays (and ``bias`` as its bias: the
+    section's bytes in format 1, the codes in format 2), with its Huffman table (and pointer
+    width) recomputed; :func:`build` then fixes sizes and CRCs."""
     out = copy.deepcopy(img)
+    if img.fmt == 1:
+        blobs, table = layer_blobs(layer, img.blobs[(i, "bias")] if bias is None else bias)
+        fields: dict[str, object] = {"huffman": table}
+    else:
+        blobs, fields = layer_blobs_v2(layer, bias_codes_v2(img, i) if bias is None else bias)
     out.blobs.update({(i, name): blob for name, blob in blobs.items()})
-    out.header["layers"][i]["huffman"] = table
+    out.header["layers"][i].update(fields)
     return out
 
 
@@ -507,6 +579,18 @@ def flip_bits(data: bytes, positions: list[int]) -> bytes:
     return bytes(out)
 
 
+def flip_in_section(img: Image, layer: int, section: int, bits: list[int]) -> Image:
+    """A copy of ``img`` with ``bits`` (mod its bit length) flipped inside one section, picked by
+    index (mod the counts); :func:`build` then recomputes its CRC, so the decoders meet the damage."""
+    names = SECTIONS[img.fmt]
+    key = (layer % len(img.header["layers"]), names[section % len(names)])
+    out = copy.copy(img)
+    out.blobs = dict(img.blobs)
+    if out.blobs[key]:
+        out.blobs[key] = flip_bits(out.blobs[key], bits)
+    return out
+
+
 def deep_json(kind: int, depth: int) -> bytes:
     """Hostile header texts: deep nesting, non-objects, invalid UTF-8, huge numbers."""
     texts = [
@@ -521,20 +605,23 @@ def deep_json(kind: int, depth: int) -> bytes:
     return texts[kind % len(texts)]
 
 
-EIE_KINDS = ("truncate", "bitflip", "junk", "preamble", "header-field", "section-field",
+EIE_KINDS = ("truncate", "bitflip", "section-bitflip", "junk", "preamble", "header-field", "section-field",
              "section-field-recrc", "header-raw", "layout", "multi-layout")
 
 
 def random_eie_case(rng: np.random.Generator, seeds: dict[str, bytes], images: dict[str, Image],
                     models: dict[str, EncodedModel]) -> tuple[str, bytes]:
     """One random hostile file: (mutation kind, bytes)."""
-    name = str(rng.choice(sorted(seeds)))
+    name = str(rng.choice(sorted(seeds)))  # keys "<seed>/v2" or "<seed>/v1"
     data, img, model = seeds[name], images[name], models[name]
     kind = str(rng.choice(EIE_KINDS))
     if kind == "truncate":
         return kind, truncate_in_region(data, int(rng.integers(0, 64)), float(rng.random()))
     if kind == "bitflip":
         return kind, flip_bits(data, [int(p) for p in rng.integers(0, 8 * len(data), rng.integers(1, 9))])
+    if kind == "section-bitflip":  # checksums made to match: pointers, bit fields, streams decoded
+        bits = [int(p) for p in rng.integers(0, 1 << 20, rng.integers(1, 5))]
+        return kind, build(flip_in_section(img, int(rng.integers(0, 8)), int(rng.integers(0, 16)), bits))
     if kind == "junk":
         junk = rng.integers(0, 256, int(rng.integers(1, 65)), dtype=np.uint8).tobytes()
         return kind, data + (junk if rng.random() < 0.7 else bytes(len(junk)))
@@ -551,7 +638,7 @@ def random_eie_case(rng: np.random.Generator, seeds: dict[str, bytes], images: d
                                 int(rng.integers(0, 1 << 16)), int(rng.integers(0, 1 << 16)),
                                 float(rng.choice(LAYOUT_VALUES)))
         return kind, build(img)
-    paths = header_paths(img.header) if kind == "header-field" else section_paths(img.header)
+    paths = header_paths(img.header) if kind == "header-field" else section_paths(img.header, img.fmt)
     path = paths[int(rng.integers(0, len(paths)))]
     r = rng.random()
     if r < 0.4:
@@ -636,8 +723,8 @@ def random_huffman_case(rng: np.random.Generator, seeds: list[HuffmanStream]) ->
     return field, dataclasses.replace(s, payload=payload, nbits=nbits, count=count)
 
 
-TOML_SEED = {name: repr(value) if isinstance(value, int | float) else None
-             for name, value in SimConfig().to_dict().items()}
+TOML_SEED = {name: (str(value).lower() if isinstance(value, bool) else repr(value))  # TOML booleans
+             if isinstance(value, int | float) else None for name, value in SimConfig().to_dict().items()}
 TOML_VALUES = ['"12"', "true", "false", "1.5", "0", "-1", "1e400", "-1e400", "nan", "inf", "-inf",
                "9223372036854775807", "-9223372036854775808", "[1, 2]", "{a = 1}", "1979-05-27",
                "07:32:00", '""', '"\\u0000"', '"/nonexistent.csv"', '"."', "0.0", "1e-300", "4097",
@@ -749,12 +836,15 @@ def _record(target: str, index: int, label: str, payload: bytes | str, err: Fail
     stem.with_suffix(".txt").write_text("".join(traceback.format_exception(err)))
 
 
-def run_campaign(cases: int, seed: int, targets: tuple[str, ...] = ("eie", "huffman", "toml", "npy"),
+TARGETS = ("eie", "eie-v1", "huffman", "toml", "npy")  # eie: format-2 seeds; eie-v1: format-1 seeds
+
+
+def run_campaign(cases: int, seed: int, targets: tuple[str, ...] = TARGETS,
                  verbose: bool = True) -> list[Tally]:
     """``cases`` random cases per target; returns one tally per target."""
     rng = np.random.default_rng(seed)
-    models = seed_models()
-    seeds = {name: eiefile.to_bytes(m) for name, m in models.items()}
+    models = seed_models_by_file()
+    seeds = seed_files()
     images = {name: parse(d) for name, d in seeds.items()}
     streams = huffman_seeds()
     for d in seeds.values():  # warm-up: numba kernels compiled or loaded from cache
@@ -767,8 +857,10 @@ def run_campaign(cases: int, seed: int, targets: tuple[str, ...] = ("eie", "huff
             t = Tally(target)
             t0 = time.perf_counter()
             for i in range(cases):
-                if target == "eie":
-                    label, data = random_eie_case(rng, seeds, images, models)
+                if target in ("eie", "eie-v1"):
+                    fmt = "/v1" if target == "eie-v1" else "/v2"
+                    label, data = random_eie_case(rng, {k: v for k, v in seeds.items() if k.endswith(fmt)},
+                                                  images, models)
                     args, size, shown = (data, "fuzz.eie"), len(data), data
                     check: Callable[..., str] = check_eie
                 elif target == "huffman":
@@ -805,7 +897,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=10_000, help="random cases per target")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--targets", default="eie,huffman,toml,npy")
+    ap.add_argument("--targets", default=",".join(TARGETS),
+                    help="eie (format-2 files), eie-v1 (format-1 files), huffman, toml, npy")
     args = ap.parse_args(argv)
     tallies = run_campaign(args.cases, args.seed, tuple(args.targets.split(",")))
     df = pd.DataFrame([dataclasses.asdict(t) for t in tallies])

@@ -5,8 +5,10 @@ Every case must either load (and then be internally valid) or raise an
 another exception, a hang, or an allocation out of proportion to the input.
 The mutators and oracles are shared with the long campaign in
 ``benchmarks/fuzz.py``; here hypothesis drives them, bounded so the file runs in
-well under a minute on two cores. Deterministic cases pin each check to the
-corruption it exists for, and the regressions for bugs the fuzzing found.
+well under a minute on two cores. ``.eie`` seeds come in both file formats
+(``name/v2``, the current one, and ``name/v1``, still read). Deterministic cases
+pin each check to the corruption it exists for, and the regressions for bugs the
+fuzzing found.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks import fuzz
-from compressor import eiefile, huffman
+from compressor import eiefile, huffman, sizes
 from compressor.errors import EieConfigError, EieError, EieFormatError
 from compressor.huffman import HuffmanStream
 from compressor.importers import load_layer, load_npy
@@ -47,14 +49,13 @@ class Seed:
     img: fuzz.Image
 
 
+SEED_NAMES = sorted(fuzz.seed_files())  # "<model>/v2" and "<model>/v1"
+
+
 @pytest.fixture(scope="module")
 def seeds() -> dict[str, Seed]:
-    models = fuzz.seed_models()
-    out = {}
-    for name, model in models.items():
-        data = eiefile.to_bytes(model)
-        out[name] = Seed(model, data, fuzz.parse(data))
-    return out
+    models = fuzz.seed_models_by_file()
+    return {name: Seed(models[name], data, fuzz.parse(data)) for name, data in fuzz.seed_files().items()}
 
 
 def eie_verdict(data: bytes) -> str:
@@ -74,7 +75,7 @@ def load_error(data: bytes) -> str:
     return msg
 
 
-seed_names = st.sampled_from(["bias-rounds", "chain-padding", "single-symbol", "empty-layer"])
+seed_names = st.sampled_from(SEED_NAMES)
 
 
 # ----------------------------------------------------------------------------- the harness
@@ -82,6 +83,7 @@ seed_names = st.sampled_from(["bias-rounds", "chain-padding", "single-symbol", "
 
 def test_seeds_and_rebuilt_seeds_load(seeds: dict[str, Seed]) -> None:
     """Unmutated seeds load, also through build(): otherwise every mutation would 'fail' trivially."""
+    assert {s.img.fmt for s in seeds.values()} == {1, 2}
     for s in seeds.values():
         assert eie_verdict(s.data) == "ok"
         assert eie_verdict(fuzz.build(s.img)) == "ok"
@@ -110,7 +112,8 @@ def test_parsers_have_no_blanket_except(path: str) -> None:
 # ----------------------------------------------------------------------------- .eie: raw damage
 
 
-@pytest.mark.parametrize("name", ["bias-rounds", "empty-layer"])
+@pytest.mark.parametrize("name", ["bias-rounds/v2", "empty-layer/v2", "narrow-bits/v2", "bias-rounds/v1",
+                                  "empty-layer/v1"])
 def test_every_truncation_is_reported(seeds: dict[str, Seed], name: str) -> None:
     """Cutting the file at any byte is an error that says the file is short."""
     data = seeds[name].data
@@ -133,7 +136,18 @@ def test_bit_flips_anywhere(seeds: dict[str, Seed], name: str, bits: list[int]) 
     if eie_verdict(data) == "ok":
         # only flips that cancel out or land in the alignment padding between sections load,
         # and then the model must be the original one
-        assert eiefile.to_bytes(eiefile.from_bytes(data)) == seeds[name].data
+        assert eiefile.to_bytes(eiefile.from_bytes(data)) == eiefile.to_bytes(seeds[name].model)
+
+
+@FUZZ
+@given(name=seed_names, layer=st.integers(0, 3), section=st.integers(0, 8),
+       bits=st.lists(st.integers(0, 1 << 20), min_size=1, max_size=4))
+def test_bit_flips_inside_sections_with_matching_checksums(seeds: dict[str, Seed], name: str, layer: int,
+                                                           section: int, bits: list[int]) -> None:
+    """Flips in any section (codebook, bit-packed pointers, bias codes, Huffman tables and
+    streams; packed words in format 1) with the CRC recomputed: the decoders and layout checks
+    refuse the file, or it is another valid model."""
+    eie_verdict(fuzz.build(fuzz.flip_in_section(seeds[name].img, layer, section, bits)))
 
 
 @FEW
@@ -141,7 +155,8 @@ def test_bit_flips_anywhere(seeds: dict[str, Seed], name: str, bits: list[int]) 
 def test_junk_appended(seeds: dict[str, Seed], name: str, junk: bytes) -> None:
     """Trailing bytes are outside every section: the model loads unchanged."""
     assert eie_verdict(seeds[name].data + junk) == "ok"
-    assert eiefile.to_bytes(eiefile.from_bytes(seeds[name].data + junk)) == seeds[name].data
+    loaded = eiefile.from_bytes(seeds[name].data + junk)
+    assert eiefile.to_bytes(loaded) == eiefile.to_bytes(seeds[name].model)
 
 
 @FEW
@@ -152,14 +167,20 @@ def test_preamble_fields(seeds: dict[str, Seed], name: str, key: str, value: int
     data = fuzz.build(img, preamble={key: value})
     if data == fuzz.build(img):
         return  # the value drawn is the correct one
+    if key == "contract" and eiefile.OLDEST_CONTRACT <= value <= eiefile.CONTRACT_VERSION:
+        # every contract version whose encoding is this one's loads, as the same model
+        assert eie_verdict(data) == "ok"
+        assert eiefile.to_bytes(eiefile.from_bytes(data)) == eiefile.to_bytes(seeds[name].model)
+        return
     assert eie_verdict(data) == "error"
 
 
 @pytest.mark.parametrize("kind", range(14))
 @pytest.mark.parametrize("depth", [3, 5000, 100_000])
-def test_hostile_header_text(seeds: dict[str, Seed], kind: int, depth: int) -> None:
+@pytest.mark.parametrize("name", ["bias-rounds/v2", "bias-rounds/v1"])
+def test_hostile_header_text(seeds: dict[str, Seed], kind: int, depth: int, name: str) -> None:
     """Deep nesting, non-objects, invalid UTF-8 and huge numbers as the (checksummed) header."""
-    data = fuzz.build(seeds["bias-rounds"].img, raw_header=fuzz.deep_json(kind, depth))
+    data = fuzz.build(seeds[name].img, raw_header=fuzz.deep_json(kind, depth))
     assert eie_verdict(data) == "error"
 
 
@@ -189,7 +210,7 @@ def test_length_offset_count_fields(seeds: dict[str, Seed], data: st.DataObject,
     """Section offsets/sizes/counts/CRCs, Huffman counts and layer sizes nudged or replaced; with
     ``recrc`` the section CRCs match what the table points at, so the semantic checks decide."""
     img = seeds[name].img
-    path = data.draw(st.sampled_from(fuzz.section_paths(img.header)), label="path")
+    path = data.draw(st.sampled_from(fuzz.section_paths(img.header, img.fmt)), label="path")
     if data.draw(st.booleans(), label="nudge"):
         edit = fuzz.nudge_path(path, data.draw(st.sampled_from([-9, -8, -1, 1, 2, 8, 1 << 20, -(1 << 40)])))
     else:
@@ -345,42 +366,205 @@ def case_offset_past_end(s: Seed) -> bytes:
 
 
 SEMANTIC_CASES = [
-    ("bias-rounds", case_ptr_falls, "column pointers must rise"),
-    ("bias-rounds", case_z_past_round, "run past the round's destination registers"),
-    ("bias-rounds", case_z_past_pe, "run past the PE's last row"),
-    ("bias-rounds", case_short_padding, "padding entry (code 0) has an index below the maximum"),
-    ("chain-padding", case_padding_ends_slice, "padding entry (code 0) ends its column slice"),
-    ("bias-rounds", case_codebook_zero, "code 0 is reserved for 0"),
-    ("bias-rounds", case_codebook_nan, "codebook holds NaN or inf"),
-    ("bias-rounds", case_codebook_too_large, "does not fit 16-bit fixed point"),
-    ("bias-rounds", case_bias_disagrees, "disagrees with the bias column"),
-    ("bias-rounds", case_huffman_disagrees, "Huffman stream 'v'"),
-    ("bias-rounds", case_count_mismatch, "section 'ptr': holds 77 values, the header implies 76"),
-    ("bias-rounds", case_layers_do_not_chain, "shapes must chain"),
-    ("bias-rounds", case_sections_overlap, "sections must not overlap"),
-    ("bias-rounds", case_dtype_unhashable, "dtype {'a': 1}"),
-    ("bias-rounds", case_huge_integer, "not valid JSON"),
-    ("bias-rounds", case_bool_for_int, "field 'n_pes' must be int, got True"),
-    ("bias-rounds", case_float_for_int, "field 'count' must be a non-negative integer"),
-    ("bias-rounds", case_fa_out_of_range, "field 'fa' = 16"),
-    ("bias-rounds", case_offset_past_end, "run past the end"),
+    ("bias-rounds/v1", case_ptr_falls, "column pointers must rise"),
+    ("bias-rounds/v1", case_z_past_round, "run past the round's destination registers"),
+    ("bias-rounds/v1", case_z_past_pe, "run past the PE's last row"),
+    ("bias-rounds/v1", case_short_padding, "padding entry (code 0) has an index below the maximum"),
+    ("chain-padding/v1", case_padding_ends_slice, "padding entry (code 0) ends its column slice"),
+    ("bias-rounds/v1", case_codebook_zero, "code 0 is reserved for 0"),
+    ("bias-rounds/v1", case_codebook_nan, "codebook holds NaN or inf"),
+    ("bias-rounds/v1", case_codebook_too_large, "does not fit 16-bit fixed point"),
+    ("bias-rounds/v1", case_bias_disagrees, "disagrees with the bias column"),
+    ("bias-rounds/v1", case_huffman_disagrees, "Huffman stream 'v'"),
+    ("bias-rounds/v1", case_count_mismatch, "section 'ptr': holds 77 values, the header implies 76"),
+    ("bias-rounds/v1", case_layers_do_not_chain, "shapes must chain"),
+    ("bias-rounds/v1", case_sections_overlap, "sections must not overlap"),
+    ("bias-rounds/v1", case_dtype_unhashable, "dtype {'a': 1}"),
+    ("bias-rounds/v1", case_huge_integer, "not valid JSON"),
+    ("bias-rounds/v1", case_bool_for_int, "field 'n_pes' must be int, got True"),
+    ("bias-rounds/v1", case_float_for_int, "field 'count' must be a non-negative integer"),
+    ("bias-rounds/v1", case_fa_out_of_range, "field 'fa' = 16"),
+    ("bias-rounds/v1", case_offset_past_end, "run past the end"),
 ]
 
 
-@pytest.mark.parametrize(("name", "make", "expect"), SEMANTIC_CASES,
-                         ids=[c[1].__name__[5:] for c in SEMANTIC_CASES])
+# Format 2: the same layout checks, reached through pointers and Huffman streams, and the
+# checks of its own fields (pointer width, bit-field padding, stream counts, canonical codes).
+
+
+def _v2_set_bias(s: Seed, index: int, code: int) -> bytes:
+    bias = fuzz.bias_codes_v2(s.img, 0).copy()
+    bias[index] = code
+    return _with(s, bias=bias)
+
+
+def case_v2_bias_entry_appears(s: Seed) -> bytes:
+    """A zero bias code made non-zero: the bias column needs an entry the pointers have no room for."""
+    bias = fuzz.bias_codes_v2(s.img, 0)
+    return _v2_set_bias(s, int(np.flatnonzero(bias == 0)[0]), 1)
+
+
+def case_v2_bias_entry_vanishes(s: Seed) -> bytes:
+    bias = fuzz.bias_codes_v2(s.img, 0)
+    return _v2_set_bias(s, int(np.flatnonzero(bias)[0]), 0)
+
+
+def case_v2_stream_count(s: Seed) -> bytes:
+    return fuzz.build(s.img, fuzz.nudge_path(("layers", 0, "huffman", "z", "count"), 1))
+
+
+def case_v2_stream_count_huge(s: Seed) -> bytes:
+    """A count far beyond the payload is refused before anything of its size is allocated."""
+    return fuzz.build(s.img, fuzz.set_path(("layers", 0, "huffman", "v", "count"), 1 << 40))
+
+
+def case_v2_stream_truncated(s: Seed) -> bytes:
+    """The v stream loses its last byte (count kept): decoding runs out of bits."""
+    img = copy.deepcopy(s.img)
+    img.blobs[(0, "huff_v_payload")] = img.blobs[(0, "huff_v_payload")][:-1]
+    nbits = 8 * len(img.blobs[(0, "huff_v_payload")])
+    return fuzz.build(img, fuzz.set_path(("layers", 0, "huffman", "v", "nbits"), nbits))
+
+
+def case_v2_lengths_not_optimal(s: Seed) -> bytes:
+    """A complete code, but not the one the encoder builds: one model, one file."""
+    lay = s.model.layers[0]
+    keep = fuzz.weight_entries(lay)
+    v, z = lay.v[keep], lay.z[keep]
+    flat = np.full(1 << lay.wbits, lay.wbits, np.uint8)  # fixed-width codes, Kraft sum 1
+    payload = np.zeros((len(v) * lay.wbits + 7) // 8, np.uint8)
+    huffman._encode_kernel(v, huffman.canonical_codes(flat), flat, payload)
+    hz = huffman.encode(z, 1 << lay.ibits)
+    img = copy.deepcopy(s.img)
+    img.blobs[(0, "huff_v_payload")] = payload.tobytes()
+    img.blobs[(0, "huff_lengths")] = eiefile.pack_bits(np.concatenate([flat, hz.lengths]), 5)
+    return fuzz.build(img, fuzz.set_path(("layers", 0, "huffman", "v", "nbits"), len(v) * lay.wbits))
+
+
+def case_v2_lengths_oversubscribed(s: Seed) -> bytes:
+    img = copy.deepcopy(s.img)
+    lay = s.model.layers[0]
+    lengths = np.ones((1 << lay.wbits) + (1 << lay.ibits), np.uint8)
+    img.blobs[(0, "huff_lengths")] = eiefile.pack_bits(lengths, 5)
+    return fuzz.build(img)
+
+
+def case_v2_ptr_bits_too_wide(s: Seed) -> bytes:
+    img = copy.deepcopy(s.img)
+    bits = img.header["layers"][0]["ptr_bits"] + 1
+    img.blobs[(0, "ptr")] = eiefile.pack_bits(s.model.layers[0].ptr, bits)
+    return fuzz.build(img, fuzz.set_path(("layers", 0, "ptr_bits"), bits))
+
+
+def case_v2_ptr_bits_too_narrow(s: Seed) -> bytes:
+    """Pointers cut to fewer bits: they no longer rise to each PE's entry count."""
+    img = copy.deepcopy(s.img)
+    bits = img.header["layers"][0]["ptr_bits"] - 1
+    ptr = s.model.layers[0].ptr & ((1 << bits) - 1)
+    img.blobs[(0, "ptr")] = eiefile.pack_bits(ptr, bits)
+    return fuzz.build(img, fuzz.set_path(("layers", 0, "ptr_bits"), bits))
+
+
+def case_v2_ptr_bits_out_of_range(s: Seed) -> bytes:
+    return fuzz.build(s.img, fuzz.set_path(("layers", 0, "ptr_bits"), 33))
+
+
+def _set_padding_bit(s: Seed, section: str) -> bytes:
+    img = copy.deepcopy(s.img)
+    raw = bytearray(img.blobs[(0, section)])
+    raw[-1] |= 0x80
+    img.blobs[(0, section)] = bytes(raw)
+    return fuzz.build(img)
+
+
+def case_v2_ptr_padding(s: Seed) -> bytes:
+    return _set_padding_bit(s, "ptr")
+
+
+def case_v2_bias_padding(s: Seed) -> bytes:
+    return _set_padding_bit(s, "bias")
+
+
+def case_v2_lengths_padding(s: Seed) -> bytes:
+    return _set_padding_bit(s, "huff_lengths")
+
+
+def case_v2_section_size(s: Seed) -> bytes:
+    img = copy.deepcopy(s.img)
+    img.blobs[(0, "ptr")] += b"\0"
+    return fuzz.build(img)
+
+
+def case_v2_more_pes(s: Seed) -> bytes:
+    """n_pes changed in the header: the pointer table is no longer the size it implies."""
+    return fuzz.build(s.img, fuzz.nudge_path(("layers", 0, "n_pes"), 1))
+
+
+def case_v2_float_for_int(s: Seed) -> bytes:
+    return fuzz.build(s.img, fuzz.set_path(("layers", 0, "ptr_bits"), 5.0))
+
+
+def case_v2_missing_section(s: Seed) -> bytes:
+    def drop(h: dict) -> None:
+        del h["layers"][0]["sections"]["huff_lengths"]
+
+    return fuzz.build(s.img, drop)
+
+
+V2_SEMANTIC_CASES = [
+    ("bias-rounds/v2", case_ptr_falls, "section 'ptr': column pointers must rise from 0 within each PE"),
+    ("bias-rounds/v2", case_z_past_round, "run past the round's destination registers"),
+    ("bias-rounds/v2", case_z_past_pe, "run past the PE's last row"),
+    ("bias-rounds/v2", case_short_padding, "padding entry (code 0) has an index below the maximum"),
+    ("chain-padding/v2", case_padding_ends_slice, "padding entry (code 0) ends its column slice"),
+    ("bias-rounds/v2", case_codebook_zero, "code 0 is reserved for 0"),
+    ("bias-rounds/v2", case_codebook_nan, "codebook holds NaN or inf"),
+    ("bias-rounds/v2", case_codebook_too_large, "does not fit 16-bit fixed point"),
+    ("bias-rounds/v2", case_v2_bias_entry_appears, "section 'bias': the bias codes make 2 entries in PE 1, "
+                                                   "round 0, the column pointers leave room for 1"),
+    ("narrow-bits/v2", case_v2_bias_entry_vanishes, "section 'bias': the bias codes make 0 entries in PE"),
+    ("bias-rounds/v2", case_v2_stream_count, "Huffman stream 'z': codes 51 symbols, the column "
+                                             "pointers give 50 entries in the weight columns"),
+    ("bias-rounds/v2", case_v2_stream_count_huge, "Huffman stream 'v': codes 1099511627776 symbols"),
+    ("bias-rounds/v2", case_v2_stream_truncated, "Huffman stream 'v': Huffman stream: payload ends after"),
+    ("bias-rounds/v2", case_v2_lengths_not_optimal, "Huffman stream 'v': code lengths are not the optimal"),
+    ("bias-rounds/v2", case_v2_lengths_oversubscribed, "Huffman stream 'v': Huffman stream: code lengths "
+                                                       "are over-subscribed"),
+    ("bias-rounds/v2", case_v2_ptr_bits_too_wide, "field 'ptr_bits' = 6, but the largest PE's 16 entries "
+                                                  "take 5-bit pointers"),
+    ("bias-rounds/v2", case_v2_ptr_bits_too_narrow, "column pointers must rise"),
+    ("bias-rounds/v2", case_v2_ptr_bits_out_of_range, "field 'ptr_bits' = 33 is outside 1..32"),
+    ("bias-rounds/v2", case_v2_ptr_padding, "section 'ptr': padding bits after the last pointer"),
+    ("narrow-bits/v2", case_v2_bias_padding, "section 'bias': padding bits after the last bias code"),
+    ("narrow-bits/v2", case_v2_lengths_padding, "section 'huff_lengths': padding bits after the last code"),
+    ("bias-rounds/v2", case_v2_section_size, "section 'ptr': holds 49 bytes, the header implies 48"),
+    ("bias-rounds/v2", case_v2_more_pes, "section 'ptr': holds 48 bytes, the header implies 60"),
+    ("bias-rounds/v2", case_layers_do_not_chain, "shapes must chain"),
+    ("bias-rounds/v2", case_sections_overlap, "sections must not overlap"),
+    ("bias-rounds/v2", case_huge_integer, "not valid JSON"),
+    ("bias-rounds/v2", case_bool_for_int, "field 'n_pes' must be int, got True"),
+    ("bias-rounds/v2", case_v2_float_for_int, "field 'ptr_bits' must be int, got 5.0"),
+    ("bias-rounds/v2", case_fa_out_of_range, "field 'fa' = 16"),
+    ("bias-rounds/v2", case_offset_past_end, "run past the end"),
+    ("bias-rounds/v2", case_v2_missing_section, "section 'huff_lengths': missing from the section table"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "expect"), SEMANTIC_CASES + V2_SEMANTIC_CASES,
+                         ids=[f"{c[0][-2:]}-{c[1].__name__[5:]}" for c in SEMANTIC_CASES + V2_SEMANTIC_CASES])
 def test_each_check_catches_its_corruption(seeds: dict[str, Seed], name: str, make, expect: str) -> None:
     """The error comes from the check written for that corruption, naming file, layer and field."""
     data = make(seeds[name])
     msg = load_error(data)
     assert expect in msg
+    assert re.match(r"case\.eie: (layer \d|header|preamble)", msg), msg
     assert eie_verdict(data) == "error"
 
 
 def test_huge_output_count_without_bias_stays_small(seeds: dict[str, Seed]) -> None:
     """Regression: a layer without bias claiming 2**24 outputs (a few KB of pointers) made the
     loader allocate an m-sized bias column twice (33 MB for a 3 KB file)."""
-    img = copy.deepcopy(seeds["empty-layer"].img)
+    img = copy.deepcopy(seeds["empty-layer/v1"].img)
     img.header["layers"][0].update(m=1 << 24, n_pes=1, regs=1 << 16)  # 256 rounds x 2 columns
     img.blobs[(0, "entries_per_pe")] = np.zeros(1, "<u4").tobytes()
     img.blobs[(0, "ptr")] = np.zeros(256 * 2 + 1, "<u4").tobytes()
@@ -388,6 +572,31 @@ def test_huge_output_count_without_bias_stays_small(seeds: dict[str, Seed]) -> N
     verdict, peak = fuzz.guarded(fuzz.check_eie, data, size=len(data))
     assert verdict == "ok" and peak < 4 << 20
     assert eiefile.from_bytes(data).layers[0].m == 1 << 24
+
+
+def test_huge_output_count_stays_small_v2(seeds: dict[str, Seed]) -> None:
+    """Format 2: a layer without bias claiming 2**24 outputs with a 65-byte pointer table, and a
+    huge Huffman count, allocate nothing of those sizes."""
+    img = copy.deepcopy(seeds["empty-layer/v2"].img)
+    img.header["layers"][0].update(m=1 << 24, n_pes=1, regs=1 << 16)  # 256 rounds x 2 columns
+    img.blobs[(0, "ptr")] = eiefile.pack_bits(np.zeros(256 * 2 + 1, np.int64), 1)
+    data = fuzz.build(img)
+    verdict, peak = fuzz.guarded(fuzz.check_eie, data, size=len(data))
+    assert verdict == "ok" and peak < 4 << 20
+    assert eiefile.from_bytes(data).layers[0].m == 1 << 24
+    # 2**24 outputs with a bias need the 2**24 bias codes in the file
+    img.header["layers"][0].update(has_bias=True, n=1)
+    msg = load_error(fuzz.build(img))
+    assert "section 'bias': holds 0 bytes, the header implies 8388608" in msg
+
+
+def test_every_section_fits_the_size_table(seeds: dict[str, Seed]) -> None:
+    """Each format-2 seed's sections hold exactly what compressor.sizes counts for its layers."""
+    for name, s in seeds.items():
+        if s.img.fmt != 2:
+            continue
+        stored = sum(len(b) for b in s.img.blobs.values())
+        assert stored == int(sizes.size_table(s.model).loc["total", "bytes_stored"]), name
 
 
 # ----------------------------------------------------------------------------- Huffman streams

@@ -103,3 +103,19 @@ def write_csv(name: str, tables: dict[str, pd.DataFrame] | pd.DataFrame,
     csv.to_csv(path, index=False)
     print(f"wrote {path}")
     return path
+
+
+def fc8_like(seed: int = 0) -> tuple[object, np.ndarray]:
+    """The EIE authors' simulator's kind of layer: 1000 x 4096 at 25 % weight density with a bias,
+    1,760 non-zero (ReLU) activations, encoded for 64 PEs; (model with its activation format, input).
+    """
+    from compressor.model import EncodedModel
+    from compressor.pipeline import CompressOptions, compress_layer
+
+    rng = np.random.default_rng(seed)
+    w = rng.laplace(0, 0.02, (1000, 4096)).astype(np.float32)
+    b = rng.normal(0, 0.02, 1000).astype(np.float32)
+    layer = compress_layer(w, b, CompressOptions(density=0.25, n_pes=64), name="fc8-like")
+    x = np.zeros(4096)
+    x[rng.choice(4096, 1760, replace=False)] = rng.random(1760)
+    return EncodedModel((layer,), fa=13), x

@@ -1,4 +1,4 @@
-"""The activation format from calibration inputs (ARCHITECTURE.md section 3).
+"""The activation format from calibration inputs (docs/ARCHITECTURE.md section 3).
 
 ``fa`` comes from the largest magnitude among the inputs, the float outputs of
 every layer of the (quantized) model, and 1.0 when a layer has a bias.

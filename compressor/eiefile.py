@@ -4,7 +4,7 @@ Layout (little-endian)::
 
     0   magic        8 bytes  b"\\x89EIE\\r\\n\\x1a\\n"
     8   format       u16      FORMAT_VERSION (2 is written; 1 and 2 are read)
-    10  contract     u16      ARCHITECTURE.md version the encoding follows
+    10  contract     u16      docs/ARCHITECTURE.md version the encoding follows
     12  header size  u32      bytes of the JSON header that follows
     16  header crc   u32      CRC-32 of the header bytes
     20  header       JSON     shapes, formats, names, provenance, section table

@@ -1,4 +1,4 @@
-"""EIE's storage of one layer: PE-interleaved, relative-indexed CSC (ARCHITECTURE.md section 2).
+"""EIE's storage of one layer: PE-interleaved, relative-indexed CSC (docs/ARCHITECTURE.md section 2).
 
 Row ``i`` of the ``m x ncols`` code matrix belongs to PE ``i mod N`` as local row
 ``i // N``. A PE with more than ``R`` local rows runs the layer in rounds of ``R``

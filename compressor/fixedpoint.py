@@ -1,4 +1,4 @@
-"""16-bit fixed-point formats and conversion (ARCHITECTURE.md section 3).
+"""16-bit fixed-point formats and conversion (docs/ARCHITECTURE.md section 3).
 
 Both halves of eie-sim use these: the compressor to record the codebook and
 activation formats in a ``.eie`` file, the simulator to convert activations and

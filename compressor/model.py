@@ -17,7 +17,7 @@ class EncodedModel:
     model); ``None`` means no calibration inputs were given, and the simulator
     calibrates on the input it is handed. ``input_after_relu`` records that the
     first layer's inputs come from a ReLU, so negative inputs deserve a warning.
-    Every layer but the last applies ReLU at write-back (ARCHITECTURE.md section 1).
+    Every layer but the last applies ReLU at write-back (docs/ARCHITECTURE.md section 1).
     """
 
     layers: tuple[EncodedLayer, ...]

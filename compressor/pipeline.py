@@ -1,6 +1,6 @@
 """Deep Compression for one layer or a model: prune -> share weights -> encode for EIE.
 
-The bias is folded in as the last column (ARCHITECTURE.md section 1): it shares
+The bias is folded in as the last column (docs/ARCHITECTURE.md section 1): it shares
 the layer's codebook and is never pruned (a bias that is exactly 0 stays 0).
 Huffman coding is applied when the model is stored (:mod:`compressor.eiefile`)
 and reported by :mod:`compressor.sizes`.
@@ -110,15 +110,32 @@ def model_of(layers: Sequence[EncodedLayer], *, calibration: np.ndarray | None =
 
 
 def compress_model(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
-                   options: CompressOptions | None = None, *,
+                   options: CompressOptions | Sequence[CompressOptions] | None = None, *,
                    calibration: np.ndarray | None = None, input_after_relu: bool = False,
                    masks: Sequence[np.ndarray | None] | None = None,
                    source: str | None = None) -> EncodedModel:
-    """Compress ``(name, weights, bias)`` layers into a model; ``calibration`` fixes ``fa``."""
-    options = options or CompressOptions()
+    """Compress ``(name, weights, bias)`` layers into a model; ``calibration`` fixes ``fa``.
+
+    ``options`` is one CompressOptions for every layer, or one per layer (e.g. a density each).
+    """
+    per_layer = per_layer_options(options, len(layers))
     check_chain([(name, np.shape(w)[0], np.shape(w)[-1]) for name, w, _ in layers])
     masks = masks or [None] * len(layers)
-    encoded = [compress_layer(w, b, options, name=name, mask=mk)
-               for (name, w, b), mk in zip(layers, masks, strict=True)]
+    encoded = [compress_layer(w, b, opt, name=name, mask=mk)
+               for (name, w, b), mk, opt in zip(layers, masks, per_layer, strict=True)]
+    same = all(opt == per_layer[0] for opt in per_layer)
     return model_of(encoded, calibration=calibration, input_after_relu=input_after_relu,
-                    compress_options=asdict(options), seed=options.seed, source=source)
+                    compress_options=asdict(per_layer[0]) if same else [asdict(o) for o in per_layer],
+                    seed=per_layer[0].seed, source=source)
+
+
+def per_layer_options(options: CompressOptions | Sequence[CompressOptions] | None,
+                      n_layers: int) -> list[CompressOptions]:
+    """One CompressOptions per layer: the same for all, or a list of exactly one per layer."""
+    if options is None or isinstance(options, CompressOptions):
+        return [options or CompressOptions()] * n_layers
+    options = list(options)
+    if len(options) != n_layers:
+        raise EieInputError(f"{len(options)} sets of compression options for {n_layers} layer(s); "
+                            f"give one per layer or one for all")
+    return options

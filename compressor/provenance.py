@@ -1,4 +1,4 @@
-"""Provenance carried by every file and result (ARCHITECTURE.md section 8)."""
+"""Provenance carried by every file and result (docs/ARCHITECTURE.md section 8)."""
 
 from __future__ import annotations
 

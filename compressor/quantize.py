@@ -1,7 +1,7 @@
 """Weight sharing by 1-D k-means, the second stage of Deep Compression.
 
 Each layer gets a codebook of ``2**wbits`` floats. Code 0 is reserved for the
-value 0.0 (ARCHITECTURE.md section 2: it is what pruned weights and EIE's
+value 0.0 (docs/ARCHITECTURE.md section 2: it is what pruned weights and EIE's
 padding entries decode to), so the kept weights are clustered into
 ``2**wbits - 1`` centroids that take codes 1..2**wbits-1.
 

@@ -2,7 +2,7 @@
 
 (a) The EIE paper's own CPU / GPU / mobile-GPU batch-1 latencies (Table IV), with
     energy = platform power x time, as the paper computes it. Data files with sources.
-(b) The dense accelerator of ARCHITECTURE.md section 7, on eie-sim's energy table.
+(b) The dense accelerator of docs/ARCHITECTURE.md section 7, on eie-sim's energy table.
 (c) This machine's CPU running the same dense mat-vec in numpy: latency only (we
     cannot measure its energy).
 """

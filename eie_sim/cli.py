@@ -1,35 +1,45 @@
 """The ``eie`` command line.
 
 Exit codes: 0 success; 2 usage or input error (message on stderr, no traceback
-unless ``--debug``); 1 internal error.
+unless ``--debug``); 1 internal error. Output piped into a reader that stops early
+(``eie inspect m.eie | head``) is dropped quietly; the command still finishes.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from compressor import eiefile
 from compressor.errors import EieError, EieInputError
-from compressor.importers import check_weight_array, load_layer, load_npy
+from compressor.importers import SUFFIXES, check_weight_array, load_layers, load_npy
 from compressor.model import EncodedModel
 from compressor.outputs import check_writable, write_atomic
 from compressor.pipeline import CompressOptions, compress_model
+from compressor.provenance import CONTRACT_VERSION, package_version
 from compressor.quantize import INITS, METHODS
 from compressor.sizes import format_size_table, size_table
 from eie_sim.config import ARCH_FLAGS, SimConfig, format_config
 from eie_sim.simulate import ENGINES, simulate_runs
 from eie_sim.summary import format_summary
-from eie_sim.workloads import random_activations
+from eie_sim.workloads import SPARSITY_MODELS, random_activations
 
 #: Architecture flags that ``eie sweep`` takes as comma-separated lists (every one but these).
 NOT_SWEPT = ("energy_table", "max_cycles", "check")
+ENGINE_HELP = ("fast: the closed-form engine (default); simpy: the event-driven machine, identical "
+               "results, 100-1000x slower")
+RELU_NOTE = ("A model is a chain of fully connected layers with a ReLU after every layer but the "
+             "last (EIE applies it at write-back); weights are outputs x inputs, like PyTorch's "
+             "Linear.weight.")
 
 
 def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> None:
@@ -65,16 +75,13 @@ def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
 def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
     """The configuration: defaults, then --config TOML, then flags (the flags win).
 
-    In a sweep, the list flags are left to :func:`sweep_grid`; the base configuration takes
-    each list's first value, so that a bad value in any list is refused before any work.
+    In a sweep the list flags are left to :func:`sweep_grid`.
     """
     overrides: dict[str, object] = {}
     sweeping = getattr(args, "command", "") == "sweep"
     for flag in ARCH_FLAGS:
         value = getattr(args, flag.name, None)
-        if value is None or value is False:
-            continue
-        if sweeping and flag.name not in NOT_SWEPT:
+        if value is None or value is False or (sweeping and flag.name not in NOT_SWEPT):
             continue
         overrides[flag.field] = flag.to_field(value)
     overrides.update(fixed)
@@ -98,53 +105,143 @@ def add_compress_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("compression (without --density/--threshold nothing is pruned: "
                              "zero weights stay zero, every non-zero weight is kept)")
     prune = g.add_mutually_exclusive_group()
-    prune.add_argument("--density", type=float, help="keep this fraction of weights, in (0, 1]")
-    prune.add_argument("--threshold", type=float, metavar="Q",
-                       help="keep |w| > Q x std(w) (Deep Compression's rule)")
+    prune.add_argument("--density", metavar="D[,D...]",
+                       help="keep this fraction of weights, in (0, 1]; a comma list gives one per layer")
+    prune.add_argument("--threshold", metavar="Q[,Q...]",
+                       help="keep |w| > Q x std(w) (Deep Compression's rule); one or one per layer")
     g.add_argument("--balanced", action="store_true",
                    help="load-balance-aware pruning: every PE's rows keep the same count")
     g.add_argument("--bits", type=int, default=4, help="weight code bits, 2..8 (default 4)")
     g.add_argument("--index-bits", type=int, default=4, help="relative index bits (default 4)")
-    g.add_argument("--init", choices=INITS, default="linear", help="k-means initialisation")
-    g.add_argument("--method", choices=METHODS, default="lloyd", help="k-means method")
-    g.add_argument("--seed", type=int, default=0, help="seed (random init, random activations)")
+    g.add_argument("--init", choices=INITS, default="linear", help="k-means initialisation (default linear)")
+    g.add_argument("--method", choices=METHODS, default="lloyd", help="k-means method (default lloyd)")
+    g.add_argument("--seed", type=int, default=0, help="seed (random init, random activations; default 0)")
 
 
-def compress_options(args: argparse.Namespace, config: SimConfig | None = None) -> CompressOptions:
-    """The compression flags; the encoding (N, R, word width) from ``config`` when simulating."""
-    n_pes, regs, word_bits = ((config.n_pes, config.regs, config.spmat_width_bits) if config
-                              else (args.pes, args.regs, args.word_bits))
-    return CompressOptions(density=args.density, threshold=args.threshold, balanced=args.balanced,
-                           wbits=args.bits, ibits=args.index_bits, init=args.init,
-                           method=args.method, seed=args.seed, n_pes=n_pes, regs=regs,
-                           word_bits=word_bits)
+def _per_layer(text: str | None, flag: str, n_layers: int) -> list[float | None]:
+    """A number for every layer, or a comma list of one per layer."""
+    if text is None:
+        return [None] * n_layers
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise EieInputError(f"{flag} {text!r}: not a number or a comma-separated list of numbers") from None
+    if len(values) == 1:
+        return values * n_layers
+    if len(values) != n_layers:
+        raise EieInputError(f"{flag} {text!r}: {len(values)} values for {n_layers} layer(s); give one "
+                            f"for all or one per layer")
+    return values
 
 
-def _split(names: str | None) -> list[str | None]:
-    """Comma-separated names; an empty name (``--bias b1,,b3``) means none for that layer."""
-    return [s.strip() or None for s in names.split(",")] if names else [None]
+def compress_options(args: argparse.Namespace, n_layers: int,
+                     config: SimConfig | None = None) -> list[CompressOptions]:
+    """The compression flags, per layer; the encoding (N, R, word width) from ``config``."""
+    config = config or SimConfig(n_pes=args.pes, regs=args.regs, spmat_width_bits=args.word_bits)
+    return [CompressOptions(density=d, threshold=t, balanced=args.balanced, wbits=args.bits,
+                            ibits=args.index_bits, init=args.init, method=args.method, seed=args.seed,
+                            n_pes=config.n_pes, regs=config.regs, word_bits=config.spmat_width_bits)
+            for d, t in zip(_per_layer(args.density, "--density", n_layers),
+                            _per_layer(args.threshold, "--threshold", n_layers), strict=True)]
+
+
+def input_file(path: str) -> str:
+    """A weight file to read: it must exist and be a file of a known kind."""
+    p = Path(path)
+    if p.is_dir():
+        raise EieInputError(f"{p}: is a directory; expected a weight file ({', '.join(SUFFIXES)})")
+    if not p.exists():
+        raise EieInputError(f"{p}: no such file")
+    return path
+
+
+def output_file(path: str, force: bool) -> Path:
+    """A file to write: not a directory, and not an existing file without --force."""
+    p = Path(path)
+    if p.is_dir():
+        raise EieInputError(f"{p}: is a directory; give a file path to write")
+    return check_writable(p, force)
+
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- commands
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    out = check_writable(args.output, args.force)
-    names, biases = _split(args.layer), _split(args.bias)
-    if args.bias and len(biases) != len(names):
-        raise EieInputError(f"--bias names {len(biases)} arrays for {len(names)} layer(s)")
-    layers = []
-    for i, name in enumerate(names):
-        w, b = load_layer(args.input, layer=name, bias=biases[i] if args.bias else None)
-        layers.append((name or Path(args.input).stem, w, b))
+    out = output_file(args.output, args.force)
+    input_file(args.input)
+    notes: list[str] = []
+    layers = load_layers(args.input, args.layer, args.bias, notes=notes)
+    for n in notes:
+        _note(n)
+    options = compress_options(args, len(layers))
+    _print_compression(layers, options)
     calib = load_npy(args.calibration) if args.calibration else None
-    model = compress_model(layers, compress_options(args), calibration=calib,
-                           input_after_relu=args.after_relu, source=str(args.input))
+    if args.retrain:
+        from compressor.retrain import RetrainOptions, retrain_compress
+
+        x_train = load_npy(args.retrain)
+        y_train = load_npy(args.retrain_labels or args.labels or _missing("--retrain-labels"))
+        model, log = retrain_compress(layers, options, x_train, y_train,
+                                      RetrainOptions(epochs=args.epochs, seed=args.seed),
+                                      calibration=calib, input_after_relu=args.after_relu,
+                                      source=str(args.input), progress=not args.quiet)
+        print(log)
+    else:
+        model = compress_model(layers, options, calibration=calib, input_after_relu=args.after_relu,
+                               source=str(args.input))
+    if args.eval:
+        _evaluate(layers, options, model, args, retrained=bool(args.retrain))
     eiefile.save(model, out, force=args.force)
     print(format_size_table(size_table(model)))
     print(f"\nwrote {out} ({out.stat().st_size:,} bytes; {len(model.layers)} layer(s), "
           f"encoded for {args.pes} PEs)")
     return 0
+
+
+def _missing(flag: str) -> str:
+    raise EieInputError(f"--retrain needs the training labels: give {flag} y_train.npy")
+
+
+def _print_compression(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
+                       options: Sequence[CompressOptions]) -> None:
+    """The resolved compression settings, per layer, and the encoding they target."""
+    o = options[0]
+    print("compression:")
+    for (name, w, b), opt in zip(layers, options, strict=True):
+        rule = (f"density {opt.density:g}" if opt.density is not None else
+                f"threshold {opt.threshold:g} x std" if opt.threshold is not None else "no pruning")
+        print(f"  {name:16s} {w.shape[0]} x {w.shape[1]}{' + bias' if b is not None else ''}: {rule}"
+              + (", balanced" if opt.balanced else ""))
+    print(f"  weight sharing     {o.wbits}-bit codes, {o.init} init, {o.method} k-means, seed {o.seed}")
+    print(f"  encoding           {o.n_pes} PEs, {o.regs} registers per PE, {o.ibits}-bit relative "
+          f"indices, {o.word_bits}-bit SRAM words")
+
+
+def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *, retrained: bool) -> None:
+    """Float, pruned, quantized and fixed-point scores on --eval inputs, with warnings for losses."""
+    from compressor.evaluate import Stage, losses, score_table, stage_outputs
+    from eie_sim.batch import load_inputs, load_labels, simulate_batch
+
+    inputs = load_inputs(args.eval, model.n_inputs)
+    labels = load_labels(args.labels, len(inputs)) if args.labels else None
+    stages = stage_outputs(layers, options, model, inputs.x)
+    config = SimConfig(n_pes=model.layers[0].n_pes, regs=model.layers[0].regs,
+                       spmat_width_bits=model.layers[0].word_bits)
+    batch = simulate_batch(model, inputs, config, engine="fast")
+    fixed = np.array([r.output for r in batch.results])
+    table = score_table([*stages, Stage("fixed-point (EIE)", fixed)], labels)
+    print(f"\nevaluation on {inputs.source} ({len(inputs)} input(s)"
+          + (", with labels)" if labels is not None else "; no labels: output error vs float)") + ":")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    if not retrained:
+        for text in losses(table, args.max_loss):
+            print(f"warning: {text} without retraining; retrain with --retrain X_train.npy "
+                  f"--retrain-labels y_train.npy, or keep more weights", file=sys.stderr)
+    print()
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -176,37 +273,54 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulation_inputs(args: argparse.Namespace, config: SimConfig) -> tuple[EncodedModel, np.ndarray]:
+def _simulation_inputs(args: argparse.Namespace, config: SimConfig) -> tuple[EncodedModel, object]:
+    from eie_sim.batch import Inputs, load_inputs
+
     if args.model and args.weights:
         raise EieInputError("give either MODEL.eie or --weights W.npy, not both")
     if args.model:
+        if Path(args.model).is_dir():
+            raise EieInputError(f"{args.model}: is a directory; expected a .eie model file")
         model = eiefile.load(args.model)
     elif args.weights:
+        name = Path(input_file(args.weights)).stem
         w = check_weight_array(load_npy(args.weights), args.weights)
         b = load_npy(args.bias) if args.bias else None
-        model = compress_model([(Path(args.weights).stem, w, b)], compress_options(args, config),
-                               source=str(args.weights))
+        layers = [(name, w, b)]
+        model = compress_model(layers, compress_options(args, 1, config), source=str(args.weights))
     else:
         raise EieInputError("nothing to simulate: give MODEL.eie or --weights W.npy")
     if args.activations:
-        x = load_npy(args.activations)
-    else:
-        x = random_activations(model.n_inputs, args.act_density, args.seed)
-    return model, x
+        return model, load_inputs(args.activations, model.n_inputs)
+    x = random_activations(model.n_inputs, args.act_density, args.seed)
+    return model, Inputs(x[None, :], f"random (density {args.act_density:g}, seed {args.seed})", True)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     config = resolve_config(args)
-    for path in (args.json, args.trace):
+    for path in (args.json, args.trace, args.per_input):
         if path:
-            check_writable(path, args.force)
+            output_file(path, args.force)
     print_config(config)
-    model, x = _simulation_inputs(args, config)
-    result, model, runs = simulate_runs(model, x, config, engine=args.engine)
+    model, inputs = _simulation_inputs(args, config)
+    if args.labels:
+        return _simulate_batch(model, inputs, config, args)
+    if len(inputs) > 1:
+        return _simulate_batch(model, inputs, config, args)
+    result, model, runs = simulate_runs(model, inputs.x[0], config, engine=args.engine)
     for w in result.warnings:
-        print(f"note: {w}", file=sys.stderr)
+        _note(w)
     print()
     print(format_summary(result))
+    _traces(args, model, runs, config)
+    if args.json:
+        write_atomic(args.json, json.dumps(result.to_dict(), indent=1, default=_json_default),
+                     force=args.force)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _traces(args: argparse.Namespace, model: EncodedModel, runs, config: SimConfig) -> None:
     if args.line_trace:
         from eie_sim.linetrace import render
 
@@ -215,16 +329,35 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"\nline trace of layer {layer.name!r}, cycles 0..{min(args.line_trace, run.cycles) - 1}:")
         print("\n".join(render(tm.broadcast, tm.pop, tm.finish, tm.columns.tolist(), start=0,
                                stop=min(args.line_trace, run.cycles))))
-    if args.json:
-        write_atomic(args.json, json.dumps(result.to_dict(), indent=1, default=_json_default),
-                     force=args.force)
-        print(f"wrote {args.json}")
     if args.trace:
         from eie_sim.trace import trace_events
 
         trace = trace_events(model, runs, config.clock_hz)
         write_atomic(args.trace, json.dumps(trace), force=args.force)
         print(f"wrote {args.trace} (open in https://ui.perfetto.dev)")
+
+
+def _simulate_batch(model: EncodedModel, inputs, config: SimConfig, args: argparse.Namespace) -> int:
+    from eie_sim.batch import load_labels, simulate_batch
+    from eie_sim.summary import format_batch
+
+    if args.trace or args.line_trace:
+        raise EieInputError("--trace and --line-trace follow one inference; give a single input "
+                            "(a vector, or one row of the batch saved on its own)")
+    labels = load_labels(args.labels, len(inputs)) if args.labels else None
+    batch = simulate_batch(model, inputs, config, engine=args.engine, labels=labels,
+                           progress=not args.quiet)
+    for w in dict.fromkeys(w for r in batch.results for w in r.warnings):
+        _note(w)
+    print()
+    print(format_batch(batch))
+    if args.per_input:
+        write_atomic(args.per_input, batch.per_input().to_csv(index=False), force=args.force)
+        print(f"wrote {args.per_input}")
+    if args.json:
+        data = {"summary": batch.summary(), "results": [r.to_dict() for r in batch.results]}
+        write_atomic(args.json, json.dumps(data, indent=1, default=_json_default), force=args.force)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -239,55 +372,70 @@ def _json_default(o: object) -> object:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from eie_sim.sweep import make_points, run_sweep, write_parquet
+    from eie_sim.sweep import default_cache_dir, make_points, run_sweep, write_parquet
 
+    out = output_file(args.output, force=True)  # an existing file is resumed, not overwritten
     base = resolve_config(args)
     grid = sweep_grid(args)
     for field, values in grid.items():  # every value is checked before any work starts
         for value in values:
             base.replace(**{field: value})
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.labels and not args.activations:
+        raise EieInputError("--labels needs the batch they label: give --activations X.npy too")
     points = make_points(args.layers, grid, seeds=seeds, sparsity=args.sparsity,
-                         act_density=args.act_density)
+                         act_density=args.act_density, inputs=args.activations, labels=args.labels,
+                         select=(args.layer, args.bias))
+    cache = None if args.no_cache else (args.cache_dir or str(default_cache_dir(out)))
     print_config(base, grid)
     print(f"sweeping {len(points)} point(s): layers {', '.join(args.layers)}; "
-          + "; ".join(f"{k} = {', '.join(map(str, v))}" for k, v in grid.items())
-          + f"; seeds {', '.join(map(str, seeds))}; engine {args.engine}")
+          + "".join(f"{k} = {', '.join(map(str, v))}; " for k, v in grid.items())
+          + f"seeds {', '.join(map(str, seeds))}; engine {args.engine}; inputs "
+          + (args.activations or "each layer's own (benchmarks) or random")
+          + f"; layer cache {cache or 'off'}")
+    common = dict(base=base, engine=args.engine, force=args.force, progress=not args.quiet,
+                  cache_dir=cache)
     if args.dask:
         try:
             from dask.distributed import Client
         except ImportError:
             raise EieInputError("--dask needs the optional dependency: pip install 'eie-sim[dask]'") from None
         with Client(args.dask) as client:
-            df = run_sweep(points, args.output, base=base, engine=args.engine,
-                           executor=client.get_executor(), force=args.force, progress=not args.quiet,
-                           cache_dir=None if args.no_cache else "default")
+            df = run_sweep(points, out, executor=client.get_executor(), **common)
     else:
-        df = run_sweep(points, args.output, base=base, engine=args.engine, jobs=args.jobs,
-                       force=args.force, progress=not args.quiet,
-                       cache_dir=None if args.no_cache else "default")
-    parquet = write_parquet(df, Path(args.output).with_suffix(".parquet"), force=True)
-    print(f"wrote {args.output} ({len(df)} rows)" + (f" and {parquet}" if parquet else ""))
+        df = run_sweep(points, out, jobs=args.jobs, **common)
+    parquet = write_parquet(df, out.with_suffix(".parquet"), force=True)
+    print(f"wrote {out} ({len(df)} rows)" + (f" and {parquet}" if parquet else ""))
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from eie_sim.plots import plot_all
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise EieInputError(f"--out {out}: is a file; give a directory for the plots")
+    from eie_sim.plots import parse_where, plot_all
     from eie_sim.sweep import load_results
 
     df = load_results(args.results)
-    paths = plot_all(df, Path(args.out), force=args.force)
+    paths, notes = plot_all(df, out, where=parse_where(args.where or []), stem=Path(args.results).stem,
+                            force=args.force)
+    for n in notes:
+        _note(n)
     if not paths:
-        raise EieInputError(f"{args.results}: no plot fits these results (vary n_pes, queue_depth "
-                            f"or spmat_width_bits)")
+        raise EieInputError(f"{args.results}: no plot fits these results; vary n_pes, queue_depth or "
+                            f"spmat_width_bits, or fix the other varied fields with --where FIELD=VALUE")
     for p in paths:
         print(f"wrote {p}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from eie_sim.demo import run_demo
+    from eie_sim.demo import demo_outputs, run_demo
 
+    for p in demo_outputs(args.out):  # refuse before computing anything
+        output_file(str(p), args.force)
+    print_config(SimConfig())
+    print()
     run_demo(args.out, seed=args.seed, force=args.force)
     return 0
 
@@ -303,6 +451,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
+    if args.name == "mlp":
+        from eie_sim.examples.mlp_study import run_mlp_study
+
+        for line in run_mlp_study(args.out, seed=int(args.seeds.split(",")[0]), force=args.force):
+            print(line)
+        return 0
     from eie_sim.examples.lenet import run_lenet_example
 
     print_config(SimConfig())
@@ -317,51 +471,82 @@ def cmd_example(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
+def _engine_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=sorted(ENGINES), default="fast", help=ENGINE_HELP)
+
+
+def _input_flags(p: argparse.ArgumentParser, *, random: bool) -> None:
+    a = p.add_mutually_exclusive_group()
+    a.add_argument("--activations", metavar="X.npy",
+                   help="input activations: a vector, or a batch (one input per row); x.npz:NAME "
+                        "picks an array of an .npz")
+    if random:
+        a.add_argument("--act-density", type=float, default=1.0,
+                       help="without --activations: random non-negative activations at this density "
+                            "(default 1.0)")
+    p.add_argument("--labels", metavar="Y.npy",
+                   help="integer classes of the --activations batch: report top-1 accuracy of the "
+                        "fixed-point outputs")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eie", description=__doc__.splitlines()[0] + " Deep Compression "
-                                "for FC layers and a cycle-accurate model of the EIE accelerator.")
+    p = argparse.ArgumentParser(prog="eie", description="eie-sim: Deep Compression for FC layers and a "
+                                "cycle-accurate model of the EIE accelerator. " + RELU_NOTE)
+    p.add_argument("--version", action="version",
+                   version=f"eie {package_version()} (modelling contract v{CONTRACT_VERSION})")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("demo", help="compress and simulate AlexNet fc7, sweep PEs, plot energy")
     d.add_argument("--out", default="demo_out", help="output directory (default demo_out/)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="seed of the generated layer (default 0)")
     d.add_argument("--force", action="store_true", help="overwrite an earlier demo's plots")
     d.set_defaults(func=cmd_demo)
 
-    c = sub.add_parser("compress", help="prune, quantize, Huffman-code and encode a layer for EIE")
-    c.add_argument("input", help="weights: .npy, .npz or .safetensors (outputs x inputs)")
-    c.add_argument("--layer", help="array name in .npz/.safetensors (comma list for a model)")
-    c.add_argument("--bias", help="bias array name (a .npy path when INPUT is .npy)")
+    c = sub.add_parser("compress", help="prune, quantize, Huffman-code and encode layers for EIE",
+                       description="Compress a trained network for EIE. " + RELU_NOTE)
+    c.add_argument("input", help=f"weights: {', '.join(SUFFIXES)} (outputs x inputs); .onnx: the chain "
+                                 "of Gemm / MatMul layers; PyTorch names X.weight pair with X.bias")
+    c.add_argument("--layer", help="array name(s) in .npz/.safetensors, comma list in order for a model")
+    c.add_argument("--bias", help="bias array name(s) (a .npy path when INPUT is .npy); empty for none")
     add_compress_flags(c)
     c.add_argument("--pes", type=int, default=64, help="PEs to encode for (default 64)")
     c.add_argument("--regs", type=int, default=64, help="destination registers per PE (default 64)")
-    c.add_argument("--word-bits", type=int, default=64, help="SRAM word width (default 64)")
+    c.add_argument("--word-bits", type=int, default=64, help="SRAM word width in bits (default 64)")
     c.add_argument("--calibration", metavar="ACTS.npy", help="calibration inputs (batch x n) for "
                    "the activation format")
     c.add_argument("--after-relu", action="store_true", help="the inputs come from a ReLU")
+    c.add_argument("--eval", metavar="X.npy", help="score float, pruned, quantized and fixed-point "
+                   "models on these inputs (top-1 with --labels, else output error)")
+    c.add_argument("--labels", metavar="Y.npy", help="integer classes of the --eval inputs")
+    c.add_argument("--max-loss", type=float, default=1.0, metavar="POINTS",
+                   help="warn when pruning or weight sharing loses more top-1 accuracy (default 1.0)")
+    c.add_argument("--retrain", metavar="X_TRAIN.npy", help="prune iteratively with retraining and "
+                   "fine-tune the codebook on these inputs (an MLP of ReLU layers; see README)")
+    c.add_argument("--retrain-labels", metavar="Y_TRAIN.npy", help="integer classes of --retrain")
+    c.add_argument("--epochs", type=int, default=4, help="retraining epochs per pruning step (default 4)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.add_argument("-o", "--output", required=True, metavar="OUT.eie")
     c.add_argument("--force", action="store_true", help="overwrite OUT.eie")
     c.set_defaults(func=cmd_compress)
 
-    i = sub.add_parser("inspect", help="print a .eie file's header and size table")
+    i = sub.add_parser("inspect", help="print a .eie file's header, size table and file size")
     i.add_argument("file", metavar="FILE.eie")
     i.set_defaults(func=cmd_inspect)
 
-    s = sub.add_parser("simulate", help="run one inference on the EIE model")
+    s = sub.add_parser("simulate", help="run inferences on the EIE model: one input or a batch")
     s.add_argument("model", nargs="?", metavar="MODEL.eie")
     s.add_argument("--weights", metavar="W.npy", help="a weight matrix instead of a .eie file")
     s.add_argument("--bias", metavar="b.npy", help="bias for --weights")
     add_compress_flags(s)
-    a = s.add_mutually_exclusive_group()
-    a.add_argument("--activations", metavar="a.npy", help="input activations (1-D)")
-    a.add_argument("--act-density", type=float, default=1.0,
-                   help="random non-negative activations at this density (default 1.0)")
-    s.add_argument("--engine", choices=sorted(ENGINES), default="simpy")
-    s.add_argument("--json", metavar="OUT.json", help="write the full result as JSON")
+    _input_flags(s, random=True)
+    _engine_flag(s)
+    s.add_argument("--json", metavar="OUT.json", help="write the full result(s) as JSON")
+    s.add_argument("--per-input", metavar="OUT.csv", help="a batch: write one row per input")
     s.add_argument("--trace", metavar="OUT.json", help="write a Chrome trace (Perfetto)")
     s.add_argument("--line-trace", type=int, metavar="CYCLES",
                    help="print a per-cycle trace (CCU and PE columns) of the first CYCLES cycles")
+    s.add_argument("--quiet", action="store_true", help="no progress bar over a batch")
     s.add_argument("--force", action="store_true", help="overwrite output files")
     add_config_flags(s)
     s.set_defaults(func=cmd_simulate)
@@ -369,13 +554,20 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="simulate a cartesian product of layers and configurations")
     w.add_argument("layers", nargs="+", metavar="LAYER",
                    help="benchmark names (Alex-6 ... NT-LSTM), .eie files or weight files")
+    w.add_argument("--layer", help="array name(s) of a weight file, as for compress")
+    w.add_argument("--bias", help="bias array name(s) of a weight file, as for compress")
+    _input_flags(w, random=False)
+    w.add_argument("--act-density", type=float,
+                   help="without --activations: random inputs of non-benchmark layers at this density")
     w.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    w.add_argument("--sparsity", choices=("varied", "uniform"), default="varied",
-                   help="benchmark layers' sparsity model (default varied)")
-    w.add_argument("--act-density", type=float, help="activation density for non-benchmark layers")
-    w.add_argument("--engine", choices=sorted(ENGINES), default="fast")
+    w.add_argument("--sparsity", choices=SPARSITY_MODELS, default=SPARSITY_MODELS[0],
+                   help=f"benchmark layers' sparsity model (default {SPARSITY_MODELS[0]}; "
+                        "docs/WORKLOADS.md)")
+    _engine_flag(w)
     w.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
     w.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster (scheduler address)")
+    w.add_argument("--cache-dir", metavar="DIR", help="where generated and compressed layers are kept "
+                   "between points and runs (default: .eie-cache/ beside the results file)")
     w.add_argument("--no-cache", action="store_true", help="do not keep generated layers on disk")
     w.add_argument("-o", "--output", required=True, metavar="RESULTS.csv",
                    help="results; an existing file is resumed (finished points are not rerun)")
@@ -386,15 +578,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help="plot a sweep's results (PNG and SVG)")
     pl.add_argument("results", metavar="RESULTS.csv")
+    pl.add_argument("--where", action="append", metavar="FIELD=VALUE",
+                    help="keep the rows with this value (repeatable), e.g. --where queue_depth=8")
     pl.add_argument("--out", default="plots", help="output directory (default plots/)")
     pl.add_argument("--force", action="store_true", help="overwrite existing plots")
     pl.set_defaults(func=cmd_plot)
 
-    e = sub.add_parser("example", help="run an end-to-end example: lenet (LeNet-300-100 on MNIST)")
-    e.add_argument("name", choices=["lenet"])
-    e.add_argument("--out", default="lenet_out", help="output directory (default lenet_out/)")
-    e.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
-    e.add_argument("--sim-images", type=int, help="test images to simulate (default: all)")
+    e = sub.add_parser("example", help="end-to-end examples: lenet (LeNet-300-100 through everything), "
+                       "mlp (train a small MLP and export it for the README's study)")
+    e.add_argument("name", choices=["lenet", "mlp"])
+    e.add_argument("--out", help="output directory (default lenet_out/ or study/)")
+    e.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2; "
+                   "mlp uses the first)")
+    e.add_argument("--sim-images", type=int, help="lenet: test images to simulate (default: all)")
     e.add_argument("--force", action="store_true", help="overwrite an earlier run's files")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_example)
@@ -409,25 +605,74 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _PipeSafe(io.TextIOBase):
+    """Standard output that drops what it cannot deliver once its reader has gone
+    (``eie inspect m.eie | head``): the command still finishes and writes its files."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self.stream = stream
+        self.broken = False
+
+    def _gone(self) -> None:
+        self.broken = True
+        try:  # later writes, and the interpreter's final flush, go nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
+@contextmanager
+def _pipe_safe_stdout() -> Iterator[None]:
+    original = sys.stdout
+    sys.stdout = _PipeSafe(original)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout = original
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except EieError as e:
-        if args.debug:
-            traceback.print_exc()
-        print(f"eie {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"eie {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001 -- the one place that turns bugs into exit code 1
-        if args.debug:
-            traceback.print_exc()
-        print(f"eie {args.command}: internal error: {e.__class__.__name__}: {e} "
-              "(run with --debug for the traceback and please report it)", file=sys.stderr)
-        return 1
+    with _pipe_safe_stdout():
+        try:
+            return args.func(args)
+        except EieError as e:
+            if args.debug:
+                traceback.print_exc()
+            print(f"eie {args.command}: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"eie {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as e:  # noqa: BLE001 -- the one place that turns bugs into exit code 1
+            if args.debug:
+                traceback.print_exc()
+            print(f"eie {args.command}: internal error: {e.__class__.__name__}: {e} "
+                  "(run with --debug for the traceback and please report it)", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ DRAIN_CYCLES = 5
 
 @dataclass(frozen=True)
 class SimConfig:
-    """EIE's parameters (defaults: the paper's 64-PE design, ARCHITECTURE.md sections 4-5)."""
+    """EIE's parameters (defaults: the paper's 64-PE design, docs/ARCHITECTURE.md sections 4-5)."""
 
     n_pes: int = 64
     queue_depth: int = 8  # activations a PE's queue holds (the paper's "FIFO depth")

@@ -25,6 +25,11 @@ DEMO_LAYER = "Alex-7"
 PE_COUNTS = (4, 8, 16, 32, 64, 128, 256)
 
 
+def demo_outputs(out_dir: str | Path) -> list[Path]:
+    """The files the demo writes (checked before it computes anything)."""
+    return [Path(out_dir) / f"energy_vs_pes.{ext}" for ext in ("png", "svg")]
+
+
 def run_demo(out_dir: str | Path, *, seed: int = 0, force: bool = False, out=None) -> list[Path]:
     out = out or sys.stdout
     out_dir = Path(out_dir)

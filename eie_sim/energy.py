@@ -1,6 +1,6 @@
 """Energy and area of EIE: event counts x energy per event, plus one fitted static term.
 
-The model (ARCHITECTURE.md section 6), in the Accelergy manner: the engines count
+The model (docs/ARCHITECTURE.md section 6), in the Accelergy manner: the engines count
 events keyed by (unit, action) (:mod:`eie_sim.counts`); this module prices them.
 
 - **Per-event energies** are formulas evaluated with the constants of a CSV table
@@ -33,7 +33,7 @@ from compressor.errors import EieFormatError, EieInputError
 from eie_sim.config import SimConfig
 from eie_sim.counts import EVENTS, PE_UNITS, UNITS, Counts
 
-VALUE_BITS = 16  # the datapath's fixed-point width (ARCHITECTURE.md section 3)
+VALUE_BITS = 16  # the datapath's fixed-point width (docs/ARCHITECTURE.md section 3)
 # The codebook register file is sized for EIE's 4-bit codes (16 entries); a layer's own
 # wbits is a property of the encoded file, not of the hardware, so it is not a parameter here.
 CODEBOOK_WBITS = 4
@@ -510,7 +510,7 @@ def area(config: SimConfig) -> dict[str, float]:
 
 
 def dense_baseline(m: int, n: int, config: SimConfig) -> dict[str, object]:
-    """The dense accelerator of ARCHITECTURE.md section 7 on an m x n layer, priced by the same table.
+    """The dense accelerator of docs/ARCHITECTURE.md section 7 on an m x n layer, priced by the same table.
 
     Cycles: ceil(m/N)*n + 3 with 16-bit weights resident in the N sparse-matrix SRAMs, or
     max(that, ceil(2mn / B)) + L_dram when streamed. Energy: multiply + add per MAC, an

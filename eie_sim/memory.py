@@ -1,6 +1,6 @@
 """Where a layer's weights live: resident in the PEs' SRAMs, or tiled and streamed from DRAM.
 
-Section 5 of the contract plus the fitting rules of docs/MODEL.md. This is
+Section 5 of docs/ARCHITECTURE.md, with its fitting and tiling choices. This is
 shared by both engines: they differ only in how they turn a segment's items
 into cycles, never in what a segment is.
 """

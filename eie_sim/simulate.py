@@ -57,8 +57,13 @@ def check_activations(x: object, model: EncodedModel) -> tuple[np.ndarray, list[
     if arr.dtype.kind not in "fiub":
         raise EieInputError(f"activations must be numeric, got dtype {arr.dtype}")
     if arr.ndim != 1 or arr.shape[0] != n:
+        first = model.layers[0]
+        hint = ""
+        if len(model.layers) == 1 and arr.ndim == 1 and arr.shape[0] == first.m:
+            hint = (f"; the layer's weights are {first.m} x {n} (outputs x inputs): if they were "
+                    f"saved inputs x outputs, transpose them")
         raise EieInputError(f"activations have shape {arr.shape}; the first layer "
-                            f"{model.layers[0].name!r} takes a vector of {n} inputs")
+                            f"{first.name!r} takes a vector of {n} inputs{hint}")
     arr = arr.astype(np.float64)
     bad = np.flatnonzero(~np.isfinite(arr))
     if len(bad):
@@ -77,7 +82,7 @@ def simulate(layer_or_model: EncodedLayer | EncodedModel, activations: np.ndarra
 
     ``engine="simpy"`` is the discrete-event model, ``"fast"`` the compiled recurrence;
     both return identical Results. A model without a stored activation format is
-    calibrated on ``activations`` (ARCHITECTURE.md section 3).
+    calibrated on ``activations`` (docs/ARCHITECTURE.md section 3).
     """
     return simulate_runs(layer_or_model, activations, config, engine=engine)[0]
 

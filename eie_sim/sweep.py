@@ -25,19 +25,19 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from compressor import eiefile
 from compressor.errors import EieFormatError, EieInputError
-from compressor.importers import SUFFIXES, load_layer
+from compressor.importers import SUFFIXES, load_layers
 from compressor.model import EncodedModel
 from compressor.outputs import write_atomic
 from compressor.pipeline import compress_model
 from compressor.provenance import CONTRACT_VERSION, git_commit, package_version
+from eie_sim.batch import SUMMARY_FIGURES, Inputs, load_inputs, load_labels, simulate_batch
 from eie_sim.config import SimConfig
-from eie_sim.simulate import simulate
+from eie_sim.energy import dense_baseline
 from eie_sim.workloads import (
     BENCHMARKS,
     SPARSITY_MODELS,
@@ -55,26 +55,31 @@ TIMING_COLUMNS = ("wall_s",)
 
 @dataclass(frozen=True)
 class Point:
-    """One design point: a layer source, configuration overrides, seed and sparsity model."""
+    """One design point: a layer source, configuration overrides, seed and sparsity model, and
+    its inputs (a batch file, with labels, or random activations at a density)."""
 
     index: int
     layer: str  # a benchmark name (EIE Table III), a .eie file, or a weight file
     overrides: tuple[tuple[str, object], ...]
     seed: int
     sparsity: str
-    act_density: float | None  # for non-benchmark layers; None: dense inputs
+    act_density: float | None  # random inputs of non-benchmark layers; None: dense
+    inputs: str | None = None  # x.npy or x.npz:NAME, a vector or a batch (every layer source)
+    labels: str | None = None  # y.npy: integer classes of the batch, for top-1 accuracy
+    select: tuple[str | None, str | None] = (None, None)  # --layer / --bias of a weight file
 
     @property
     def key(self) -> str:
         """Stable identity of the point's inputs (not its index), for resuming."""
         blob = json.dumps([self.layer, sorted(self.overrides), self.seed, self.sparsity,
-                           self.act_density], default=str)
+                           self.act_density, self.inputs, self.labels, self.select], default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def make_points(layers: Sequence[str], grid: dict[str, Sequence[object]], *,
                 seeds: Sequence[int] = (0,), sparsity: str = "varied",
-                act_density: float | None = None) -> list[Point]:
+                act_density: float | None = None, inputs: str | None = None, labels: str | None = None,
+                select: tuple[str | None, str | None] = (None, None)) -> list[Point]:
     """The cartesian product layers x grid values x seeds, in a deterministic order."""
     for name in grid:
         if name not in SWEEPABLE:
@@ -89,7 +94,7 @@ def make_points(layers: Sequence[str], grid: dict[str, Sequence[object]], *,
     points = []
     for layer, values, seed in itertools.product(layers, itertools.product(*grid.values()), seeds):
         points.append(Point(len(points), layer, tuple(zip(names, values, strict=True)), int(seed),
-                            sparsity, act_density))
+                            sparsity, act_density, inputs, labels, select))
     return points
 
 
@@ -107,9 +112,11 @@ def _check_layer_source(layer: str) -> None:
 # ----------------------------------------------------------------------------- one point
 
 
-def _cache_file(cache_dir: Path, layer: str, seed: int, sparsity: str) -> Path:
+def _cache_file(cache_dir: Path, layer: str, seed: int, sparsity: str,
+                select: tuple[str | None, str | None]) -> Path:
     """Where a generated layer is kept: keyed by everything that shapes its weights."""
-    ident: list[object] = [layer, seed, sparsity, dict(VARIATION), CONTRACT_VERSION, package_version()]
+    ident: list[object] = [layer, seed, sparsity, dict(VARIATION), CONTRACT_VERSION, package_version(),
+                           select]
     if layer not in BENCHMARKS:
         st = Path(layer).stat()
         ident += [str(Path(layer).resolve()), st.st_size, st.st_mtime_ns]
@@ -117,33 +124,34 @@ def _cache_file(cache_dir: Path, layer: str, seed: int, sparsity: str) -> Path:
     return cache_dir / f"{Path(layer).stem}-{digest}.eie"
 
 
-def _generate(layer: str, seed: int, sparsity: str) -> EncodedModel:
+def _generate(layer: str, seed: int, sparsity: str, select: tuple[str | None, str | None]) -> EncodedModel:
     if layer in BENCHMARKS:
         return benchmark_model(layer, seed=seed, sparsity=sparsity)
     if layer.lower().endswith(".eie"):
         return eiefile.load(layer)
-    w, b = load_layer(layer)
-    return compress_model([(Path(layer).stem, w, b)], source=layer)
+    return compress_model(load_layers(layer, *select), source=layer)
 
 
-def prepare_layer(layer: str, seed: int, sparsity: str, cache_dir: str | None) -> None:
+def prepare_layer(layer: str, seed: int, sparsity: str, cache_dir: str | None,
+                  select: tuple[str | None, str | None] = (None, None)) -> None:
     """Generate and quantize a layer source once, into the shared disk cache."""
-    _base_model(layer, seed, sparsity, cache_dir)
+    _base_model(layer, seed, sparsity, cache_dir, select)
 
 
 @lru_cache(maxsize=16)
-def _base_model(layer: str, seed: int, sparsity: str, cache_dir: str | None) -> EncodedModel:
+def _base_model(layer: str, seed: int, sparsity: str, cache_dir: str | None,
+                select: tuple[str | None, str | None] = (None, None)) -> EncodedModel:
     """The quantized model of a layer source, before re-encoding for a configuration.
 
     Generating a benchmark layer costs seconds; a disk cache lets every worker process
     (and every rerun) load it instead.
     """
     if cache_dir is None or layer.lower().endswith(".eie"):
-        return _generate(layer, seed, sparsity)
-    path = _cache_file(Path(cache_dir), layer, seed, sparsity)
+        return _generate(layer, seed, sparsity, select)
+    path = _cache_file(Path(cache_dir), layer, seed, sparsity, select)
     if path.exists():
         return eiefile.load(path)
-    model = _generate(layer, seed, sparsity)
+    model = _generate(layer, seed, sparsity, select)
     path.parent.mkdir(parents=True, exist_ok=True)
     eiefile.save(model, path, force=True)  # atomic: a concurrent writer leaves a whole file
     return model
@@ -151,34 +159,69 @@ def _base_model(layer: str, seed: int, sparsity: str, cache_dir: str | None) -> 
 
 @lru_cache(maxsize=32)
 def encoded_model(layer: str, seed: int, sparsity: str, n_pes: int, regs: int, word_bits: int,
-                  cache_dir: str | None = None) -> EncodedModel:
+                  cache_dir: str | None = None,
+                  select: tuple[str | None, str | None] = (None, None)) -> EncodedModel:
     """Cached per every encoding field: (source, seed, sparsity) x (N, R, word width);
     wbits and ibits come with the source."""
-    base = _base_model(layer, seed, sparsity, cache_dir)
+    base = _base_model(layer, seed, sparsity, cache_dir, select)
     layers = [lay if (lay.n_pes, lay.regs, lay.word_bits) == (n_pes, regs, word_bits)
               else lay.reencode(n_pes=n_pes, regs=regs, word_bits=word_bits) for lay in base.layers]
     return base.with_layers(layers)
 
 
-def _activations(point: Point, model: EncodedModel) -> np.ndarray:
+def point_inputs(point: Point, model: EncodedModel) -> Inputs:
+    """The point's inputs: its batch file, a benchmark layer's own activations, or random ones."""
+    if point.inputs is not None:
+        return load_inputs(point.inputs, model.n_inputs)
     if point.layer in BENCHMARKS:
-        return benchmark_activations(point.layer, point.seed)
+        return Inputs(benchmark_activations(point.layer, point.seed)[None, :],
+                      f"benchmark activations (seed {point.seed})", True)
     density = 1.0 if point.act_density is None else point.act_density
-    return random_activations(model.n_inputs, density, point.seed)
+    return Inputs(random_activations(model.n_inputs, density, point.seed)[None, :],
+                  f"random (density {density:g}, seed {point.seed})", True)
+
+
+def dense_figures(model: EncodedModel, config: SimConfig) -> dict[str, object]:
+    """The dense accelerator of contract section 7 on the same model: cycles, energy, residency."""
+    parts = [dense_baseline(layer.m, layer.n, config) for layer in model.layers]
+    return {"dense_cycles": sum(p["cycles"] for p in parts),
+            "dense_time_s": sum(p["seconds"] for p in parts),
+            "dense_energy_j": sum(p["energy_j"] for p in parts),
+            "dense_resident": all(p["resident"] for p in parts)}
+
+
+def _batch_row(results: Sequence[dict[str, object]]) -> dict[str, object]:
+    """Summary columns over a batch: numbers averaged (and min / max of the main figures)."""
+    df = pd.DataFrame(list(results))
+    row: dict[str, object] = {}
+    for col in df.columns:
+        numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
+        row[col] = float(df[col].mean()) if numeric and len(df) > 1 else df[col].iloc[0]
+    for f in SUMMARY_FIGURES:
+        row[f"{f}_min"] = float(df[f].min())
+        row[f"{f}_max"] = float(df[f].max())
+    return row
 
 
 def run_point(point: Point, base: SimConfig, engine: str = "fast",
               cache_dir: str | None = None) -> dict[str, object]:
-    """Simulate one point; the row holds the point, every config field, figures, provenance."""
+    """Simulate one point (every input of its batch, in this worker); the row holds the point,
+    every config field, the figures (batch means, with min and max), the dense baseline and
+    provenance."""
     start = time.perf_counter()
     config = base.replace(**dict(point.overrides))
     model = encoded_model(point.layer, point.seed, point.sparsity, config.n_pes, config.regs,
-                          config.spmat_width_bits, cache_dir)
-    result = simulate(model, _activations(point, model), config, engine=engine)
+                          config.spmat_width_bits, cache_dir, point.select)
+    inputs = point_inputs(point, model)
+    labels = load_labels(point.labels, len(inputs)) if point.labels else None
+    batch = simulate_batch(model, inputs, config, engine=engine, labels=labels)
     row: dict[str, object] = {"point": point.index, "key": point.key, "layer": point.layer,
-                              "seed": point.seed, "sparsity": point.sparsity, "engine": engine}
+                              "seed": point.seed, "sparsity": point.sparsity, "engine": engine,
+                              "input_source": inputs.source, "input_density": inputs.density,
+                              "batch_size": len(inputs), "top1_accuracy": batch.accuracy}
     row.update({k: v for k, v in config.to_dict().items() if k not in ("energy_table", "check")})
-    row.update(result.summary())
+    row.update(_batch_row([r.summary() for r in batch.results]))
+    row.update(dense_figures(model, config))
     row.update(contract_version=CONTRACT_VERSION, package_version=package_version(),
                git_commit=git_commit(), energy_table=config.energy_table or "packaged",
                wall_s=time.perf_counter() - start)
@@ -230,6 +273,11 @@ def _cell(v: object) -> object:
     return "" if v is None else v
 
 
+def default_cache_dir(results: str | Path) -> Path:
+    """Where a sweep keeps its generated layers unless told otherwise: beside its results file."""
+    return Path(results).parent / ".eie-cache"
+
+
 def run_sweep(points: Sequence[Point], out: str | Path, *, base: SimConfig | None = None,
               engine: str = "fast", executor: Executor | None = None, jobs: int | None = None,
               force: bool = False, progress: bool = True,
@@ -242,7 +290,7 @@ def run_sweep(points: Sequence[Point], out: str | Path, *, base: SimConfig | Non
     """
     base = base or SimConfig()
     out = Path(out)
-    cache = str(out.parent / ".eie-cache") if cache_dir == "default" else (
+    cache = str(default_cache_dir(out)) if cache_dir == "default" else (
         None if cache_dir is None else str(cache_dir))
     if out.exists() and force:
         out.unlink()
@@ -281,8 +329,8 @@ def _run(todo: Sequence[Point], base: SimConfig, engine: str, executor: Executor
     # Generate each distinct layer once, in parallel, before the points fan out: the
     # points of a layer then load it from the disk cache instead of regenerating it.
     if cache is not None:
-        sources = sorted({(p.layer, p.seed, p.sparsity) for p in todo})
-        for f in as_completed([executor.submit(prepare_layer, *s, cache) for s in sources]):
+        sources = sorted({(p.layer, p.seed, p.sparsity, cache, p.select) for p in todo}, key=str)
+        for f in as_completed([executor.submit(prepare_layer, *s) for s in sources]):
             f.result()
     futures = {executor.submit(run_point, p, base, engine, cache): p for p in todo}
     bar = tqdm(total=len(todo), desc="sweep", unit="point", disable=not progress)
@@ -314,7 +362,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
         raise EieInputError(f"{p}: no such results file") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise EieFormatError(f"{p}: not a readable results CSV ({e})") from None
-    for col in ("resident", "act_spilled"):
+    for col in ("resident", "act_spilled", "dense_resident"):
         if col in df and df[col].dtype == object:
             df[col] = df[col].map({"True": True, "False": False})
     return df

@@ -1,9 +1,28 @@
-"""Independent reference of the EIE modelling contract, version 2 (ARCHITECTURE.md v2 + docs/MODEL.md).
+"""Independent reference of the EIE modelling contract, version 2 (docs/ARCHITECTURE.md).
 
-Written from the contract, docs/MODEL.md ("Encoding" and "Memory") and the project's
-choices C1-C15 for v2 alone, without reading or importing ``eie_sim`` or ``compressor``,
-so that the simulator engines can be tested bit-exactly (outputs) and cycle-exactly
-(timing and counters) against it. Only numpy and the standard library.
+Written from the contract text (sections 1-5 and 7; the memory choices of section 5)
+and the project's choices where it is silent, labelled C1-C15 below, without reading
+or importing ``eie_sim`` or ``compressor``, so that the simulator engines can be tested
+bit-exactly (outputs) and cycle-exactly (timing and counters) against it. Only numpy
+and the standard library.
+
+The choices (each an "[eie-sim choice]" of docs/ARCHITECTURE.md):
+C1 a resident layer is one scan over all rounds, a tile its own scan of its rows;
+C2 items are the non-zero fixed-point inputs, negative ones included;
+C3 pointer reads: one per item per PE with two banks, two with one bank (P = 1 or 2);
+C4 codebook read, multiply and add per entry (padding included);
+C5 source and activation-SRAM reads: ncols x rounds; write-backs: m;
+C6 queue pushes = pops = N x K;
+C7 bypass: a column's first kept entry on the register the previous column's last entry
+   updated one cycle before, never across a round or tile;
+C8 hazards (bypass off): history per round-relative register, reset per round, tile, layer;
+C9 busy = sum of max(P, c); utilisation and MAC efficiency per contract section 4;
+C10 CCU stalls summed within each tile;
+C11 LNZD row loads: rounds x rows per round, or the tiles' rows (split rows twice);
+C12 queue occupancy on the layer's cycle axis, queues empty between tiles;
+C13 sparse-matrix words numbered from each segment's first entry, buffer empty per segment;
+C14 a segment ends by section 4's end rule; tiles follow section 5's DRAM schedule;
+C15 the dense baseline of section 7 as written.
 
 Conventions used throughout:
 - a layer is its dense code matrix ``codes`` (m x ncols, code 0 = zero weight), the
@@ -494,7 +513,7 @@ def _fits(
     hw: RefHW,
     half: bool,
 ) -> bool:
-    """MODEL.md "Fitting", per PE: whole words, pointer bytes, addressability.
+    """docs/ARCHITECTURE.md section 5, fitting, per PE: whole words, pointer bytes, addressability.
 
     With ``half`` the need must fit half the available space (compared as 2*need <= avail
     to stay in integers).
@@ -563,7 +582,7 @@ class _Plan:
 
 
 def plan_model(layers: list[RefLayer], hw: RefHW, tables: list[dict] | None = None) -> list[_Plan]:
-    """MODEL.md multi-layer rule: a resident prefix, the rest tiled in half of what is free.
+    """docs/ARCHITECTURE.md section 5, models: a resident prefix, the rest tiled in half of what is free.
 
     If a column of a tiled layer does not fit half of the free space, the last resident
     layer is streamed too and the plan retried; with nothing resident it is an error.
@@ -696,7 +715,7 @@ def _word_reads(first_e: np.ndarray, c: np.ndarray, e0: np.ndarray, epw: int) ->
 
 
 def _act_spill_bytes(layer: RefLayer, rounds: int, hw: RefHW) -> int:
-    """MODEL.md "Activation spill": input slice first, output slice after, 2 bytes a value."""
+    """Section 5, activation spill: input slice first, output slice after, 2 bytes a value."""
     n = hw.n_pes
     cap = hw.act_bytes // 2  # 16-bit values
     total_values = 0

@@ -98,7 +98,7 @@ def test_missing_array_in_npz_lists_the_names(capsys: pytest.CaptureFixture[str]
 def test_layers_that_do_not_chain(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     np.savez(tmp_path / "m.npz", a=np.full((4, 6), 0.5), b=np.full((5, 3), 0.5))
     fails(capsys, "compress", str(tmp_path / "m.npz"), "--layer", "a,b", "-o", str(tmp_path / "o.eie"),
-          expect=("layer 'b' takes 3 inputs", "'a', has 4 outputs", "shapes must chain"))
+          expect=("m.npz: layer b (5 x 3) takes 3 inputs", "a, has 4 outputs", "shapes must chain"))
 
 
 # ----------------------------------------------------------------------------- activations
@@ -108,14 +108,14 @@ def test_activations_of_the_wrong_length(capsys: pytest.CaptureFixture[str], fil
                                          tmp_path: Path) -> None:
     x = save(tmp_path / "x.npy", np.ones(5))
     fails(capsys, "simulate", files["model"], "--activations", x, *FAST,
-          expect=("activations have shape (5,)", "takes a vector of 6 inputs"))
+          expect=("x.npy: each input has 5 values; the model takes 6",))
 
 
 def test_activations_with_nan(capsys: pytest.CaptureFixture[str], files: dict[str, str],
                               tmp_path: Path) -> None:
     x = save(tmp_path / "x.npy", np.array([0.1, 0.2, np.nan, 0.3, 0.4, 0.5]))
     fails(capsys, "simulate", files["model"], "--activations", x, *FAST,
-          expect=("activations hold 1 NaN or inf value(s), the first at index 2",))
+          expect=("x.npy: 1 NaN or inf value(s), the first at input 0, index 2",))
 
 
 def test_negative_activations_after_relu_warn(capsys: pytest.CaptureFixture[str], files: dict[str, str],

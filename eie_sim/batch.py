@@ -1,0 +1,172 @@
+"""Batches of real inputs: load them, run each through the engine, summarise, score top-1.
+
+EIE runs one input at a time (batch 1); a batch here is a list of inferences
+on the same configuration. The activation format is calibrated once over the
+whole batch when the model has none, so every input sees the same arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from compressor.calibrate import activation_frac_bits
+from compressor.errors import EieInputError
+from compressor.importers import _npz_arrays, load_npy
+from compressor.model import EncodedModel, as_model
+from eie_sim.config import SimConfig
+from eie_sim.result import Result
+from eie_sim.simulate import adapt_encoding, check_activations, simulate
+
+#: Figures summarised over a batch (mean, min and max of each).
+SUMMARY_FIGURES = ("cycles", "time_s", "energy_j", "power_w", "pe_utilization", "mac_efficiency",
+                   "ccu_stall_cycles", "hazard_stall_cycles", "entries_processed", "dram_bytes")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A batch of inputs (one row each) and where it came from."""
+
+    x: np.ndarray  # float64 (batch, n)
+    source: str  # "file.npy", "file.npz:name", or "random (density d, seed s)"
+    single: bool  # the file held one vector, not a batch
+
+    @property
+    def density(self) -> float:
+        """Fraction of non-zero input activations over the batch."""
+        return float(np.count_nonzero(self.x) / self.x.size) if self.x.size else 0.0
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def load_inputs(spec: str, n: int) -> Inputs:
+    """Inputs from ``x.npy`` (a vector or a batch, one row per input) or ``x.npz:name``.
+
+    A ``.npz`` holding one array needs no name. Each input must have ``n`` values.
+    """
+    path, _, name = spec.partition(":") if spec.lower().split(":")[0].endswith(".npz") else (spec, "", "")
+    p = Path(path)
+    if p.suffix.lower() == ".npz":
+        arrays = _npz_arrays(p)
+        if not name:
+            if len(arrays) != 1:
+                raise EieInputError(f"{p}: holds {len(arrays)} arrays ({', '.join(arrays) or 'none'}); "
+                                    f"choose one with {p}:NAME")
+            name = next(iter(arrays))
+        if name not in arrays:
+            raise EieInputError(f"{p}: no array named {name!r}; it holds {', '.join(arrays)}")
+        arr, source = arrays[name], f"{p}:{name}"
+    elif p.suffix.lower() == ".npy":
+        arr, source = load_npy(p), str(p)
+    else:
+        raise EieInputError(f"{spec}: inputs must be a .npy file or file.npz:NAME")
+    if arr.dtype.kind not in "fiub":
+        raise EieInputError(f"{source}: inputs must be numeric, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        batch, single = arr[None, :], True
+    elif arr.ndim == 2:
+        batch, single = arr, False
+    else:
+        raise EieInputError(f"{source}: inputs have shape {arr.shape}; expected a vector of {n} or a "
+                            f"batch of shape (inputs, {n})")
+    if batch.shape[1] != n:
+        hint = (f"; it has {batch.shape[0]} rows of {batch.shape[1]}: is it transposed?"
+                if batch.shape[0] == n else "")
+        raise EieInputError(f"{source}: each input has {batch.shape[1]} values; the model takes {n}{hint}")
+    if not len(batch):
+        raise EieInputError(f"{source}: the batch is empty")
+    bad = np.argwhere(~np.isfinite(batch.astype(np.float64)))
+    if len(bad):
+        raise EieInputError(f"{source}: {len(bad)} NaN or inf value(s), the first at input {bad[0][0]}, "
+                            f"index {bad[0][1]}")
+    return Inputs(batch.astype(np.float64), source, single)
+
+
+def load_labels(path: str, batch: int) -> np.ndarray:
+    """Integer class labels, one per input of the batch."""
+    y = load_npy(path)
+    if y.ndim != 1 or y.dtype.kind not in "iub":
+        raise EieInputError(f"{path}: labels must be a vector of integer classes, got dtype {y.dtype} "
+                            f"shape {y.shape}")
+    if len(y) != batch:
+        raise EieInputError(f"{path}: {len(y)} labels for a batch of {batch} inputs")
+    return y.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One Result per input, and what they add up to."""
+
+    results: list[Result]
+    source: str
+    input_density: float
+    labels: np.ndarray | None
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Top-1 class of each input: the largest fixed-point output (the first on a tie)."""
+        return np.array([int(np.argmax(r.output_fix)) for r in self.results], np.int64)
+
+    @property
+    def accuracy(self) -> float | None:
+        """Top-1 accuracy of the fixed-point outputs, or None without labels."""
+        if self.labels is None:
+            return None
+        return float(np.mean(self.predictions == self.labels))
+
+    def per_input(self) -> pd.DataFrame:
+        """One row per input: its figures, prediction and label."""
+        df = pd.DataFrame([{f: getattr(r, f) for f in SUMMARY_FIGURES} for r in self.results])
+        df.insert(0, "input", range(len(self.results)))
+        df["prediction"] = self.predictions
+        if self.labels is not None:
+            df["label"] = self.labels
+            df["correct"] = df["prediction"] == df["label"]
+        return df
+
+    def summary(self) -> dict[str, object]:
+        """Mean, min and max of each summary figure, the batch size, input density and accuracy."""
+        df = self.per_input()
+        out: dict[str, object] = {"batch_size": len(self.results), "input_source": self.source,
+                                  "input_density": self.input_density}
+        for f in SUMMARY_FIGURES:
+            out[f"{f}_mean"] = float(df[f].mean())
+            out[f"{f}_min"] = float(df[f].min())
+            out[f"{f}_max"] = float(df[f].max())
+        out["top1_accuracy"] = self.accuracy
+        return out
+
+
+def calibrated(model: EncodedModel, x: np.ndarray) -> EncodedModel:
+    """The model with an activation format: its own, or one calibrated on the whole batch."""
+    if model.fa is not None:
+        return model
+    fa = activation_frac_bits(list(model.layers), x)
+    return EncodedModel(model.layers, fa, model.input_after_relu,
+                        {**model.provenance, "fa_calibrated_on": f"{len(x)} input(s)"})
+
+
+def simulate_batch(layer_or_model: object, inputs: Inputs | np.ndarray, config: SimConfig | None = None,
+                   *, engine: str = "fast", labels: Sequence[int] | np.ndarray | None = None,
+                   progress: bool = False) -> BatchResult:
+    """Run every input of a batch (rows of a 2-D array) on ``engine``; one Result each."""
+    config = config or SimConfig()
+    model, _ = adapt_encoding(as_model(layer_or_model), config)
+    if not isinstance(inputs, Inputs):
+        arr = np.atleast_2d(np.asarray(inputs))
+        for row in arr:
+            check_activations(row, model)
+        inputs = Inputs(arr.astype(np.float64), "array", np.ndim(inputs) == 1)
+    y = None if labels is None else np.asarray(labels, np.int64)
+    if y is not None and len(y) != len(inputs):
+        raise EieInputError(f"{len(y)} labels for a batch of {len(inputs)} inputs")
+    model = calibrated(model, inputs.x)
+    results = [simulate(model, x, config, engine=engine)
+               for x in tqdm(inputs.x, desc="inputs", unit="input", disable=not progress)]
+    return BatchResult(results, inputs.source, inputs.density, y)

@@ -119,3 +119,15 @@ def fc8_like(seed: int = 0) -> tuple[object, np.ndarray]:
     x = np.zeros(4096)
     x[rng.choice(4096, 1760, replace=False)] = rng.random(1760)
     return EncodedModel((layer,), fa=13), x
+
+
+def calibrated_benchmark(name: str, n_pes: int = 64) -> tuple[object, np.ndarray]:
+    """A benchmark layer with its activation format fixed on its own input, and that input.
+
+    Without a stored format, simulate() calibrates (a float forward pass) on every call,
+    which is not the simulator's cost."""
+    from eie_sim.batch import calibrated
+    from eie_sim.workloads import benchmark_activations, benchmark_model
+
+    x = benchmark_activations(name, 0)
+    return calibrated(benchmark_model(name, seed=0, n_pes=n_pes), x), x

@@ -25,7 +25,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _table import best_of, fc8_like, print_header, show, timed, write_csv
+from _table import best_of, calibrated_benchmark, fc8_like, print_header, show, timed, write_csv
 
 from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
@@ -90,7 +90,7 @@ def part_a(layers: tuple[str, ...], pes: tuple[int, ...]) -> list[dict[str, obje
 def part_b(quick: bool) -> list[dict[str, object]]:
     cases = {"fc8-like 1000x4096": fc8_like()}
     if not quick:
-        cases["Alex-6"] = (benchmark_model("Alex-6", seed=0, n_pes=64), benchmark_activations("Alex-6", 0))
+        cases["Alex-6"] = calibrated_benchmark("Alex-6")
     rows = []
     for name, (model, x) in cases.items():
         for bypass in (True, False):

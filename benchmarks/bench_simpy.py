@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 
-from _table import best_of, fc8_like, print_header, show, timed, write_csv
+from _table import best_of, calibrated_benchmark, fc8_like, print_header, show, timed, write_csv
 
 from eie_sim.config import SimConfig
 from eie_sim.result import result_differences
 from eie_sim.simulate import simulate
-from eie_sim.workloads import benchmark_activations, benchmark_model
 
 N_PES = 64
 TARGETS_S = {"fc8-like 1000x4096": 3.0, "Alex-6": 15.0}
@@ -26,7 +25,7 @@ TARGETS_S = {"fc8-like 1000x4096": 3.0, "Alex-6": 15.0}
 def layers() -> dict[str, tuple[object, object]]:
     fc8 = fc8_like()
     return {"fc8-like 1000x4096": fc8,
-            "Alex-6": (benchmark_model("Alex-6", seed=0, n_pes=N_PES), benchmark_activations("Alex-6", 0))}
+            "Alex-6": calibrated_benchmark("Alex-6")}
 
 
 def main() -> None:

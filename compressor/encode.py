@@ -310,7 +310,7 @@ class EncodedLayer:
     def _walk(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Only a bias column is kept: without one, m is bounded by no section of a file.
         last_col = np.zeros(self.m if self.has_bias else 0, np.uint8)
-        rows = np.zeros(len(self.v), np.int64)
+        rows = np.zeros(len(self.v), np.int32)  # local rows < 2**24: half the bandwidth of int64
         err, p, s, e = _walk_entries(
             self.v, self.z, self.pe_offsets, self.ptr, self.m, self.ncols, self.n_pes,
             self.regs, self.rounds, 1 << self.ibits, codes, last_col, rows,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,11 @@ FIFOS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 WIDTHS = [32, 64, 128, 256, 512]
 ALEXNET = ["Alex-6", "Alex-7", "Alex-8"]
 PLATFORMS = ["CPU", "GPU", "mGPU"]
+#: Micro-architecture variants of the ablation at 64 PEs, each beside the default.
+ABLATION: tuple[tuple[str, dict[str, object]], ...] = (
+    ("default", {}), ("bypass off", {"bypass": False}), ("one pointer bank", {"ptr_banks": 1}),
+    *((f"queue depth {q}", {"queue_depth": q}) for q in (1, 2, 4, 16, 32)),
+)
 # SRAM large enough (and pointers wide enough) to hold every benchmark layer even on 1 PE.
 ON_CHIP = {"spmat_bytes": 16 << 20, "ptr_bytes": 16 << 20, "ptr_bits": 24}
 
@@ -62,12 +68,44 @@ def run_sweeps(out: Path, *, seed: int, jobs: int | None, progress: bool,
         "fifo": (layers, {"queue_depth": FIFOS}, "varied"),
         "width": (ALEXNET, {"spmat_width_bits": WIDTHS}, "varied"),
     }
+    point_sets = {name: make_points(lays, grid, seeds=[seed], sparsity=sparsity)
+                  for name, (lays, grid, sparsity) in specs.items()}
+    ablation = [p for _, knobs in ABLATION
+                for p in make_points(layers, {k: [v] for k, v in knobs.items()}, seeds=[seed],
+                                     sparsity="varied")]
+    point_sets["ablation"] = [replace(p, index=i) for i, p in enumerate(ablation)]
     frames = {}
-    for name, (lays, grid, sparsity) in specs.items():
-        pts = make_points(lays, grid, seeds=[seed], sparsity=sparsity)
+    for name, pts in point_sets.items():
         frames[name] = run_sweep(pts, out / "sweeps" / f"{name}.csv", jobs=jobs, progress=progress,
                                  force=force, cache_dir=out / "sweeps" / ".eie-cache")
     return frames
+
+
+def ablation_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The ablation sweep's rows, each named by its variant."""
+    default = SimConfig()
+    names = []
+    for row in df.itertuples(index=False):
+        name = "default"
+        for label, knobs in ABLATION[1:]:
+            if all(getattr(row, k) == v for k, v in knobs.items()):
+                name = label
+        names.append(name)
+    out = df.assign(variant=names)
+    assert (out["n_pes"] == default.n_pes).all()
+    return out
+
+
+def ablation_table(df: pd.DataFrame, column: str, scale: float = 1.0) -> pd.DataFrame:
+    """One row per layer: the default's value, then each variant's and its change in %."""
+    rows = ablation_rows(df)
+    wide = rows.pivot(index="layer", columns="variant", values=column).reindex(
+        index=list(dict.fromkeys(rows["layer"])), columns=[name for name, _ in ABLATION]) * scale
+    out = pd.DataFrame({"layer": wide.index, "default": wide["default"].to_numpy()})
+    for name, _ in ABLATION[1:]:
+        out[name] = wide[name].to_numpy()
+        out[f"{name} (%)"] = (100 * (wide[name] / wide["default"] - 1)).to_numpy()
+    return out
 
 
 def table4(pes: pd.DataFrame, uniform: pd.DataFrame, clock_hz: float) -> pd.DataFrame:
@@ -193,8 +231,11 @@ def run_reproduce(out_dir: str | Path, *, seed: int = 0, jobs: int | None = None
     wd = width_table(sw["width"])
     base, lat = dense_baselines(sw["pes_varied"])
     pw, head = power_table(sw["pes_varied"])
+    abl_cycles = ablation_table(sw["ablation"], "cycles")
+    abl_energy = ablation_table(sw["ablation"], "energy_j", 1e6)
     tables = {"table4": t4, "speedup": sp, "fifo": ff, "pes_on_chip": pe, "pes_128kb": pe_tiled,
-              "width": wd, "latency": lat, "power": pw}
+              "width": wd, "latency": lat, "power": pw, "ablation_cycles": abl_cycles,
+              "ablation_energy_uj": abl_energy}
     for name, df in tables.items():
         write_atomic(out / f"{name}.csv", df.to_csv(index=False), force=force)
     alex = sw["pes_varied"][sw["pes_varied"].layer.isin(ALEXNET)]
@@ -203,14 +244,16 @@ def run_reproduce(out_dir: str | Path, *, seed: int = 0, jobs: int | None = None
         "speedup_vs_pes_128kb": plots.speedup_vs_pes(sw["pes_varied"]),
         "utilization_vs_fifo": plots.utilization_vs_fifo(sw["fifo"]),
         "spmat_energy_vs_width": plots.spmat_energy_vs_width(sw["width"]),
-        "energy_vs_pes_alexnet": plots.energy_vs_pes(alex, base),
+        "energy_vs_pes_alexnet": plots.energy_vs_pes(alex, base[base.baseline != "dense accelerator"]),
         "energy_breakdown_64pes": plots.energy_breakdown(
             sw["pes_varied"][sw["pes_varied"].n_pes == 64], by="layer"),
+        "ablation_64pes": plots.ablation(ablation_rows(sw["ablation"])),
     }
     for name, fig in figs.items():
         plots.save(fig, out / name, force=force)
     wall = time.perf_counter() - start
-    text = _report(t4, sp, ff, pe, pe_tiled, wd, lat, pw, head, sw, wall)
+    text = _report(t4, sp, ff, pe, pe_tiled, wd, lat, pw, head, sw, wall) + _ablation_section(
+        abl_cycles, abl_energy)
     write_atomic(report_path, text, force=force)
     return report_path
 
@@ -319,7 +362,7 @@ Paper: 64 bits gives the least read energy. Ours: least at
 Hollow markers: weights do not fit the SRAMs and are streamed from DRAM in tiles. The
 compressed layers become SRAM-resident from
 {', '.join(f'{k}: {int(x)} PEs' for k, x in resident_from.items())}.
-Baselines: the dense accelerator of ARCHITECTURE.md section 7 on the same energy table, and
+Baselines: the dense accelerator of docs/ARCHITECTURE.md section 7 on the same energy table, and
 the paper's CPU / GPU / mGPU dense energy (flat lines). This host's numpy dense mat-vec is
 a latency-only baseline (its energy is not measured).
 
@@ -330,4 +373,28 @@ a latency-only baseline (its energy is not measured).
 ## Energy breakdown at 64 PEs
 
 ![energy breakdown](energy_breakdown_64pes.png)
+"""
+
+
+def _ablation_section(cycles: pd.DataFrame, energy: pd.DataFrame) -> str:
+    """The micro-architecture ablation at 64 PEs: what each knob costs beside the default."""
+    mean = {name: cycles[f"{name} (%)"].mean() for name, _ in ABLATION[1:]}
+    return f"""
+## Micro-architecture ablation at 64 PEs
+
+Each variant changes one knob of the default machine (queue depth 8, two pointer banks,
+activation bypassing, broadcast latency 2): bypassing off (a register update waits
+acc_latency = 2 cycles after the previous update of the same register), one pointer bank
+(two cycles to read a column's pointers), and queue depths 1 to 32. Mean change in cycles over
+the nine layers: {', '.join(f'{k} {v:+.1f} %' for k, v in mean.items())}.
+
+Cycles:
+
+{_md(cycles, "{:.4g}")}
+
+Energy per inference (uJ):
+
+{_md(energy, "{:.4g}")}
+
+![ablation](ablation_64pes.png)
 """

@@ -1,13 +1,18 @@
-"""Plots of sweep DataFrames: series counts, units, scales, markers, saving and plot_all's choices.
+"""Plots of sweep DataFrames: series counts, units, scales, markers, saving and plot_all's choices
+(--where, heat maps of two-field sweeps, notes instead of warnings, stems, checking every path first).
 
 The sweeps are synthetic (closed-form stand-ins for the simulator's figures) so the file runs in
-a few seconds; what is tested is the drawing, not the model.
+a few seconds; what is tested is the drawing, not the model. One small real sweep checks that a
+sweep CSV's own columns (dense baseline, batch min/max, booleans) reach the plots.
 """
 
 from __future__ import annotations
 
+import io
 import math
+import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +23,8 @@ from matplotlib.figure import Figure
 
 from compressor.errors import EieInputError
 from eie_sim import plots
+from eie_sim.config import SimConfig
+from eie_sim.sweep import load_results, make_points, run_sweep
 
 LAYERS3 = ("Alex-6", "Alex-7", "NT-We")
 LAYERS9 = ("Alex-6", "Alex-7", "Alex-8", "VGG-6", "VGG-7", "VGG-8", "NT-We", "NT-Wd", "NT-LSTM")
@@ -142,11 +149,9 @@ def test_energy_breakdown_by_layer_stacks_every_unit():
     ax = fig.axes[0]
     assert len(ax.containers) == len(plots.ENERGY_UNITS)
     assert all(len(c) == 3 for c in ax.containers)
-    unit = ax.get_ylabel().split("(")[1].rstrip(")")
-    scale = dict(plots._ENERGY_SCALES)[unit]
+    assert ax.get_ylabel() == "energy per inference (uJ)"
     tops = [max(r.get_y() + r.get_height() for c in ax.containers for r in [c[i]]) for i in range(3)]
-    assert np.allclose(tops, df.energy_j / scale)
-    assert 1 <= max(tops) < 1000  # the unit keeps the numbers readable
+    assert np.allclose(tops, df.energy_j * 1e6)
     assert [t.get_text() for t in ax.get_xticklabels()] == list(LAYERS3)
     assert "DRAM" in legend_texts(fig)
 
@@ -156,7 +161,7 @@ def test_energy_breakdown_by_config_column_draws_a_panel_per_layer():
     assert len(fig.axes) == 3
     for ax in fig.axes:
         assert len(ax.containers) == 7 and all(len(c) == len(PES) for c in ax.containers)
-    assert fig.axes[0].get_xlabel() == "PE count" and "energy per inference (" in fig.axes[0].get_ylabel()
+    assert fig.axes[0].get_xlabel() == "PE count" and fig.axes[0].get_ylabel() == "energy per inference (uJ)"
 
 
 def test_energy_breakdown_by_layer_needs_one_row_per_layer():
@@ -177,7 +182,9 @@ def test_spmat_energy_minimum_marked_at_64_bits():
         assert mark.get_marker() == "*" and mark.get_color() == ln.get_color()
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "sparse-matrix SRAM width (bits)"
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(w) for w in WIDTHS]
-    assert "J)" in ax.get_ylabel()
+    assert ax.get_ylabel() == "sparse-matrix SRAM read energy per inference (uJ)"
+    first = sweep(spmat_width_bits=WIDTHS).query("layer == 'Alex-6'").sort_values("spmat_width_bits")
+    assert np.allclose(series[0].get_ydata(), first["energy_breakdown_j.spmat_read"] * 1e6)
 
 
 # --- energy vs PEs ------------------------------------------------------------------------------
@@ -187,7 +194,11 @@ def test_energy_vs_pes_hollow_markers_for_tiled_points():
     fig = plots.energy_vs_pes(df)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert ax.get_ylabel() == "energy per inference (J)" and ax.get_xlabel() == "PE count"
+    assert ax.get_ylabel() == "energy per inference (uJ)" and ax.get_xlabel() == "PE count"
+    alex6 = df[df.layer == "Alex-6"].sort_values("n_pes")
+    assert np.allclose(next(ln for ln in ax.get_lines() if ln.get_label() == "Alex-6").get_ydata(),
+                       alex6.energy_j * 1e6)
+    assert not labelled(fig, "_dense") and not labelled(fig, "_band")  # no such columns here
     assert len([ln for ln in ax.get_lines() if ln.get_label() in LAYERS3]) == 3
     for layer in LAYERS3:
         rows = df[df.layer == layer].sort_values("n_pes")
@@ -215,15 +226,15 @@ def test_energy_vs_pes_baselines_dashed_in_layer_colour():
     lines = {ln.get_label(): ln for ln in labelled(fig, "_baseline:")}
     assert set(lines) == {"_baseline:Alex-7:CPU dense (paper)", "_baseline:Alex-6:dense accelerator"}
     flat = lines["_baseline:Alex-7:CPU dense (paper)"]
-    assert list(flat.get_xdata()) == [0, 1] and flat.get_ydata()[0] == 0.452  # axhline: full width
+    assert list(flat.get_xdata()) == [0, 1] and flat.get_ydata()[0] == pytest.approx(0.452e6)  # uJ
     per_pe = lines["_baseline:Alex-6:dense accelerator"]
-    assert list(per_pe.get_xdata()) == [16, 64]
+    assert list(per_pe.get_xdata()) == [16, 64] and np.allclose(per_pe.get_ydata(), [1e3, 2e3])
     colours = {ln.get_label(): ln.get_color() for ln in fig.axes[0].get_lines()}
     assert to_rgba(flat.get_color()) == to_rgba(colours["Alex-7"])
     assert to_rgba(per_pe.get_color()) == to_rgba(colours["Alex-6"])
     assert flat.get_linestyle() != "-" and per_pe.get_linestyle() != "-"
     assert flat.get_linestyle() != per_pe.get_linestyle()  # one dash pattern per baseline name
-    assert fig.axes[0].get_ylim()[1] > 0.452  # the baseline is inside the view
+    assert fig.axes[0].get_ylim()[1] > 0.452e6  # the baseline is inside the view
     assert {"CPU dense (paper)", "dense accelerator"} <= set(legend_texts(fig))
 
 
@@ -269,7 +280,7 @@ def test_save_writes_png_and_svg_and_refuses_to_overwrite(tmp_path):
     assert paths == [tmp_path / "a.png", tmp_path / "a.svg"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in paths[1].read_bytes()
-    with pytest.raises(EieInputError, match="already exists"):
+    with pytest.raises(EieInputError, match="already exist in .*: a.png, a.svg; use --force to overwrite$"):
         plots.save(plots.speedup_vs_pes(df), tmp_path / "a")
     before = paths[0].stat().st_mtime_ns, paths[1].read_bytes()
     plots.save(plots.energy_vs_pes(df), tmp_path / "a", force=True)
@@ -299,37 +310,344 @@ def fast_savefig(monkeypatch):
     monkeypatch.setattr(Figure, "savefig", lambda self, path, **kw: Path(path).write_text(kw["format"]))
 
 
+def with_dense(df: pd.DataFrame, fits_from: dict[str, int]) -> pd.DataFrame:
+    """A sweep CSV's dense columns: 16-bit weights resident from ``fits_from[layer]`` PEs on."""
+    out = df.copy()
+    out["dense_resident"] = out.n_pes >= out.layer.map(fits_from)
+    out["dense_energy_j"] = np.where(out.dense_resident, 4e-4, 4e-3) * (1 + out.n_pes / 1000)
+    return out
+
+
+def with_batch(df: pd.DataFrame, n: int = 8) -> pd.DataFrame:
+    """Rows summarising a batch of ``n`` inputs: means with min and max."""
+    return df.assign(batch_size=n, energy_j_min=df.energy_j * 0.8, energy_j_max=df.energy_j * 1.3)
+
+
+# --- energy in uJ, dense baseline, batches, titles ----------------------------------------------
+
+def test_energy_is_in_uj():
+    assert plots.ENERGY_UNIT == "uJ" and plots.to_uj(2.5e-6) == pytest.approx(2.5)
+    assert np.allclose(plots.to_uj(np.array([1e-6, 1e-3])), [1, 1000])
+    assert [plots._num3(v) for v in (0.012345, 1.2345, 123.45, 12345.6)] == [
+        "0.0123", "1.23", "123", "12,346"]
+
+
+def test_energy_vs_pes_draws_the_sweeps_dense_baseline_with_residency_markers():
+    df = with_dense(sweep(n_pes=PES), {"Alex-6": 64, "Alex-7": 64, "NT-We": 1})
+    fig = plots.energy_vs_pes(df)
+    ax = fig.axes[0]
+    colours = {ln.get_label(): to_rgba(ln.get_color()) for ln in ax.get_lines()}
+    for layer in LAYERS3:
+        rows = df[df.layer == layer].sort_values("n_pes")
+        (line,) = labelled(fig, f"_dense:{layer}")
+        assert line.get_linestyle() == "--" and to_rgba(line.get_color()) == colours[layer]
+        assert np.allclose(line.get_ydata(), rows.dense_energy_j * 1e6)
+        (res,) = labelled(fig, f"_dense_resident:{layer}")
+        assert list(res.get_xdata()) == list(rows.n_pes[rows.dense_resident])
+        assert res.get_markerfacecolor() != "none" and to_rgba(res.get_color()) == colours[layer]
+        # the layer's own marker shape, as on its EIE line
+        assert res.get_marker() == labelled(fig, f"_resident:{layer}")[0].get_marker()
+        streamed = labelled(fig, f"_dense_streamed:{layer}")
+        if layer == "NT-We":
+            assert not streamed
+        else:
+            assert list(streamed[0].get_xdata()) == [1, 4, 16]
+            assert streamed[0].get_markerfacecolor() == "none"
+    assert "dense accelerator (16-bit weights)" in legend_texts(fig)
+    assert ("dense: 16-bit weights stream from DRAM (hollow) until they fit\nthe SRAMs of 64 PEs, hence "
+            "its drop") in ax.get_title()
+
+
+def test_dense_note_names_each_layers_pe_count_and_only_a_real_change():
+    fig = plots.energy_vs_pes(with_dense(sweep(n_pes=PES), {"Alex-6": 64, "Alex-7": 16, "NT-We": 1}))
+    title = " ".join(fig.axes[0].get_title().split())
+    assert "until they fit the SRAMs: Alex-6 from 64 PEs, Alex-7 from 16 PEs" in title
+    assert "NT-We from" not in title
+    steady = plots.energy_vs_pes(with_dense(sweep(n_pes=PES), dict.fromkeys(LAYERS3, 1)))
+    assert "dense:" not in steady.axes[0].get_title() and len(labelled(steady, "_dense:")) == 3
+    off = plots.energy_vs_pes(with_dense(sweep(n_pes=PES), dict.fromkeys(LAYERS3, 64)), dense=False)
+    assert not labelled(off, "_dense") and "dense:" not in off.axes[0].get_title()
+
+
+def test_dense_line_and_paper_baselines_have_their_own_dash_patterns():
+    base = pd.DataFrame([dict(layer="Alex-7", baseline="CPU dense (paper)", n_pes=np.nan, energy_j=0.452)])
+    fig = plots.energy_vs_pes(with_dense(sweep(n_pes=PES), dict.fromkeys(LAYERS3, 64)), baselines=base)
+    (cpu,) = labelled(fig, "_baseline:")
+    assert cpu.get_linestyle() not in ("-", "--")  # "--" is the sweep's dense line
+    assert {"dense accelerator (16-bit weights)", "CPU dense (paper)"} <= set(legend_texts(fig))
+
+
+def test_a_batch_gets_a_min_max_band_and_mean_labels():
+    df = with_batch(sweep(n_pes=PES))
+    fig = plots.energy_vs_pes(df)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "energy per inference (uJ, mean over 8 inputs)"
+    bands = {c.get_label(): c for c in ax.collections if c.get_label().startswith("_band:")}
+    assert set(bands) == {f"_band:{layer}" for layer in LAYERS3}
+    rows = df[df.layer == "Alex-6"]
+    y = bands["_band:Alex-6"].get_paths()[0].vertices[:, 1]
+    assert y.min() == pytest.approx(rows.energy_j_min.min() * 1e6)
+    assert y.max() == pytest.approx(rows.energy_j_max.max() * 1e6)
+    colour = next(ln.get_color() for ln in ax.get_lines() if ln.get_label() == "Alex-6")
+    assert to_rgba(bands["_band:Alex-6"].get_facecolor()[0])[:3] == to_rgba(colour)[:3]
+    assert "EIE min..max over 8 inputs" in legend_texts(fig)
+    assert "mean over 8 inputs" in plots.speedup_vs_pes(df).axes[0].get_ylabel()
+    assert plots.energy_breakdown(df, by="n_pes").axes[0].get_ylabel() == (
+        "energy per inference (uJ, mean over 8 inputs)")
+    hm = plots.heatmap(with_batch(sweep(n_pes=PES, queue_depth=[2, 8])), "cycles", "n_pes", "queue_depth")
+    assert hm.get_suptitle().startswith("Cycles per inference (mean over 8 inputs) over PE count")
+    # one input per point: no band, no "mean"
+    single = plots.energy_vs_pes(with_batch(sweep(n_pes=PES), 1).assign(energy_j_min=lambda d: d.energy_j,
+                                                                        energy_j_max=lambda d: d.energy_j))
+    assert not single.axes[0].collections and single.axes[0].get_ylabel() == "energy per inference (uJ)"
+
+
+def test_titles_name_the_layer_shape_and_input_density():
+    fig = plots.energy_vs_pes(sweep(("Alex-7",), n_pes=PES).assign(input_density=0.353))
+    title = fig.axes[0].get_title().splitlines()
+    assert title[0] == "Alex-7 (4096→4096, act. density 35.3 %)"
+    assert title[1].startswith("fixed: queue depth 8")
+    assert "Alex-6 (9216→4096, act. density 50.0 %)" in legend_texts(
+        plots.speedup_vs_pes(sweep(n_pes=PES).assign(input_density=0.5)))
+    assert "my.eie" in legend_texts(plots.utilization_vs_fifo(sweep(("my.eie",), queue_depth=DEPTHS)))
+
+
+# --- heat maps ----------------------------------------------------------------------------------
+
+def test_heatmap_has_a_panel_per_layer_with_annotated_cells_in_uj():
+    df = sweep(n_pes=PES, queue_depth=[2, 8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.heatmap(df, "energy", "n_pes", "queue_depth")
+        fig.savefig(io.BytesIO(), format="png", dpi=30)  # layout warnings would come from drawing
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(panels) == 3 and len(bars) == 3 and all(cb.get_ylabel() == "uJ" for cb in bars)
+    ax = panels[0]
+    alex6 = df[df.layer == "Alex-6"]
+    uj = alex6.pivot(index="queue_depth", columns="n_pes", values="energy_j").to_numpy() * 1e6
+    assert np.allclose(np.asarray(ax.collections[0].get_array()), uj)
+    assert sorted(t.get_text() for t in ax.texts) == sorted(plots._num3(v) for v in uj.ravel())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4", "16", "64", "256"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2", "8"]
+    assert ax.get_xlabel() == "PE count" and ax.get_ylabel() == "activation queue depth (entries)"
+    assert ax.get_title() == "Alex-6 (9216→4096)"
+    (best,) = [p for p in ax.patches if p.get_label() == "_best:Alex-6"]
+    j, k = np.unravel_index(np.argmin(uj), uj.shape)
+    assert best.get_xy() == (k - 0.5, j - 0.5)
+    assert fig.get_suptitle().startswith("Energy per inference (uJ) over PE count × activation queue depth")
+
+
+@pytest.mark.parametrize("metric, unit, best, cell", [
+    ("cycles", "cycles", "min", lambda r: plots._count(r.cycles)),
+    ("utilization", "%", "max", lambda r: f"{100 * r.pe_utilization:.0f}"),
+    ("spmat_energy", "uJ", "min", lambda r: plots._num3(r["energy_breakdown_j.spmat_read"] * 1e6)),
+])
+def test_heatmap_metrics(metric, unit, best, cell):
+    df = sweep(n_pes=[16, 64], spmat_width_bits=[32, 64, 128])
+    fig = plots.heatmap(df, metric, "n_pes", "spmat_width_bits")
+    assert fig.axes[-1].get_ylabel() == unit
+    row = df[(df.layer == "Alex-6") & (df.n_pes == 16) & (df.spmat_width_bits == 32)].iloc[0]
+    assert fig.axes[0].texts[0].get_text() == cell(row)  # the bottom-left cell
+    assert f"each layer's {'lowest' if best == 'min' else 'highest'}" in fig.get_suptitle()
+
+
+def test_heatmap_refuses_a_third_varying_field_and_duplicates():
+    with pytest.raises(EieInputError, match="spmat_width_bits also varies"):
+        plots.heatmap(sweep(n_pes=[16, 64], queue_depth=[4, 8], spmat_width_bits=[32, 64]), "energy",
+                      "n_pes", "queue_depth")
+    twice = pd.concat([sweep(n_pes=[16, 64], queue_depth=[4, 8]).assign(seed=s) for s in (0, 1)])
+    with pytest.raises(EieInputError, match=r"rows at n_pes = 16, queue_depth = 4.*differ: seed"):
+        plots.heatmap(twice, "energy", "n_pes", "queue_depth")
+    with pytest.raises(EieInputError, match="unknown metric 'power'"):
+        plots.heatmap(sweep(n_pes=[16, 64], queue_depth=[4, 8]), "power", "n_pes", "queue_depth")
+
+
+# --- --where ------------------------------------------------------------------------------------
+
+def test_parse_where_keeps_text_and_names_bad_items():
+    assert plots.parse_where(["queue_depth=8", " layer = Alex-7 "]) == {"queue_depth": "8", "layer": "Alex-7"}
+    assert plots.parse_where([]) == {} and plots.parse_where(None) == {}
+    for bad in ("queue_depth", "=8", "queue_depth="):
+        with pytest.raises(EieInputError, match=re.escape(f"--where '{bad}': expected FIELD=VALUE")):
+            plots.parse_where([bad])
+    with pytest.raises(EieInputError, match="'n_pes=4': n_pes is already fixed to 16"):
+        plots.parse_where(["n_pes=16", "n_pes=4"])
+
+
+def test_where_compares_numbers_numerically_booleans_and_text():
+    df = sweep(n_pes=PES, queue_depth=[2, 8]).assign(bypass=lambda d: d.queue_depth == 8)
+    assert set(plots.select_where(df, {"queue_depth": "8"}).queue_depth) == {8}
+    assert set(plots.select_where(df, {"queue_depth": 8.0}).queue_depth) == {8}
+    assert len(plots.select_where(df, {"clock_hz": "8e8"})) == len(df)  # 800000000.0 in the data
+    assert set(plots.select_where(df, {"bypass": "off"}).queue_depth) == {2}
+    assert set(plots.select_where(df, {"bypass": "TRUE"}).queue_depth) == {8}
+    one = plots.select_where(df, plots.parse_where(["layer=NT-We", "n_pes=64"]))
+    assert list(one.layer.unique()) == ["NT-We"] and set(one.n_pes) == {64} and len(one) == 2
+    assert plots.select_where(df, None) is df
+
+
+@pytest.mark.parametrize("where, message", [
+    ({"colour": "red"}, "--where colour=red: the results have no field 'colour'; fields you can fix: layer, "
+                        "n_pes, queue_depth, bypass"),
+    ({"fifo": "8"}, "the results have no field 'fifo' (the sweep's --fifo is the column queue_depth); "),
+    ({"queue_depth": "4"}, "--where queue_depth=4: no row has queue_depth = 4; values present: 2, 8"),
+    ({"queue_depth": "deep"}, "--where queue_depth=deep: queue_depth is a number; values present: 2, 8"),
+    ({"bypass": "maybe"}, "bypass is true or false (also on/off); values present: false, true"),
+    ({"layer": "alex6"}, "no row has layer = alex6; values present: Alex-6, Alex-7, NT-We"),
+    ({"layer": "NT-We", "n_pes": "3"}, "no row has n_pes = 3; values present (in the rows the other --where "
+                                       "fields keep): 1, 4, 16, 64, 256"),
+])
+def test_where_errors_name_the_field_and_the_values_present(where, message, tmp_path):
+    df = sweep(n_pes=PES, queue_depth=[2, 8]).assign(bypass=lambda d: d.queue_depth == 8)
+    with pytest.raises(EieInputError, match=re.escape(message)):
+        plots.plot_all(df, tmp_path / "out", where=where)
+    assert not (tmp_path / "out").exists()
+
+
 # --- plot_all -----------------------------------------------------------------------------------
 
 def test_plot_all_makes_only_the_supported_plots(tmp_path):
-    paths = plots.plot_all(sweep(n_pes=PES), tmp_path)
+    paths, notes = plots.plot_all(sweep(n_pes=PES), tmp_path)
     assert sorted(p.name for p in paths) == sorted(
         f"{name}.{ext}" for name in ("speedup_vs_pes", "energy_breakdown", "energy_vs_pes")
         for ext in ("png", "svg"))
-    assert all(p.stat().st_size > 0 for p in paths)
+    assert all(p.stat().st_size > 0 for p in paths) and notes == []
 
 
 def test_plot_all_picks_the_plots_of_each_swept_field(tmp_path, fast_savefig):
     base = pd.DataFrame([dict(layer="Alex-7", baseline="CPU", n_pes=np.nan, energy_j=0.4)])
     for field, values in (("queue_depth", DEPTHS), ("spmat_width_bits", WIDTHS)):
         out = tmp_path / field
-        paths = plots.plot_all(sweep(**{field: values}), out, baselines=base)
+        paths, notes = plots.plot_all(sweep(**{field: values}), out, baselines=base)
         expected = {"queue_depth": "utilization_vs_fifo", "spmat_width_bits": "spmat_energy_vs_width"}[field]
-        assert sorted({p.stem for p in paths}) == sorted({expected, "energy_breakdown"})
+        assert sorted({p.stem for p in paths}) == sorted({expected, "energy_breakdown"}) and notes == []
 
 
-def test_plot_all_skips_a_2d_sweep_with_a_warning(tmp_path, fast_savefig):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        paths = plots.plot_all(sweep(n_pes=[16, 64], queue_depth=[4, 8]), tmp_path)
-    assert paths == []
-    text = " ".join(str(w.message) for w in caught)
-    assert "skipped speedup_vs_pes" in text and "skipped energy_breakdown" in text
+PE_FIFO_NOTES = [
+    "n_pes and queue_depth both vary, so cycles per inference, PE utilisation and energy per inference are "
+    "heat maps over the two; for line plots fix one with --where queue_depth=8 (values: 2, 8) or "
+    "--where n_pes=64 (values: 1, 4, 16, 64, 256)",
+    "skipped energy_breakdown: n_pes and queue_depth vary and its stacked bars show one; fix one with "
+    "--where queue_depth=8 (values: 2, 8) or --where n_pes=64 (values: 1, 4, 16, 64, 256)",
+]
 
 
-def test_plot_all_respects_force(tmp_path, fast_savefig):
-    df = sweep()
-    plots.plot_all(df, tmp_path)
-    with pytest.raises(EieInputError, match="already exists"):
-        plots.plot_all(df, tmp_path)
-    assert len(plots.plot_all(df, tmp_path, force=True)) == 2
+def test_plot_all_draws_a_pe_by_fifo_sweep_as_heat_maps_without_warnings(tmp_path):
+    df = sweep(n_pes=PES, queue_depth=[2, 8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths, notes = plots.plot_all(df, tmp_path)  # rendered for real: no layout warnings either
+    assert sorted(p.name for p in paths) == sorted(
+        f"{m}_heatmap.{ext}" for m in ("cycles", "utilization", "energy") for ext in ("png", "svg"))
+    assert notes == PE_FIFO_NOTES  # plain one-line strings, no "plotting warned" among them
+
+
+def test_plot_all_where_turns_heat_maps_back_into_lines(tmp_path, fast_savefig, monkeypatch):
+    seen = []
+    real = plots.speedup_vs_pes
+    monkeypatch.setattr(plots, "speedup_vs_pes", lambda d: seen.append(d) or real(d))
+    paths, notes = plots.plot_all(sweep(n_pes=PES, queue_depth=[2, 8]), tmp_path, where={"queue_depth": "8"})
+    assert sorted({p.stem for p in paths}) == ["energy_breakdown", "energy_vs_pes", "speedup_vs_pes"]
+    assert notes == [] and set(seen[0].queue_depth) == {8}
+
+
+def test_plot_all_skips_a_three_field_sweep_with_a_where_hint(tmp_path, fast_savefig):
+    df = sweep(n_pes=[16, 64], queue_depth=[4, 8], spmat_width_bits=[32, 64])
+    paths, notes = plots.plot_all(df, tmp_path / "out")
+    assert paths == [] and not (tmp_path / "out").exists()
+    assert notes == [
+        "skipped speedup_vs_pes, utilization_vs_fifo, energy_breakdown, spmat_energy_vs_width, "
+        "energy_vs_pes: n_pes, queue_depth and spmat_width_bits vary and a plot shows at most two (a heat "
+        "map); fix one of them with --where spmat_width_bits=64 (values: 32, 64) or "
+        "--where queue_depth=8 (values: 4, 8) or --where n_pes=64 (values: 16, 64)"]
+    paths, notes = plots.plot_all(df, tmp_path / "out", where={"spmat_width_bits": 64})
+    assert sorted({p.stem for p in paths}) == ["cycles_heatmap", "energy_heatmap", "utilization_heatmap"]
+
+
+def test_plot_all_asks_to_choose_a_seed(tmp_path, fast_savefig):
+    df = pd.concat([sweep(n_pes=PES).assign(seed=s) for s in (0, 1)])
+    paths, notes = plots.plot_all(df, tmp_path)
+    assert paths == [] and notes == [
+        "skipped speedup_vs_pes, energy_breakdown, energy_vs_pes: seed varies within a layer; choose one "
+        "with --where seed=0 (values: 0, 1)"]
+    paths, notes = plots.plot_all(df, tmp_path, where={"seed": "1"})
+    assert len(paths) == 6 and notes == []
+
+
+def test_warnings_while_plotting_become_notes(tmp_path, fast_savefig, monkeypatch):
+    real = plots.energy_vs_pes
+
+    def noisy(df, baselines=None):
+        warnings.warn("something odd\nsecond line", UserWarning, stacklevel=1)
+        return real(df, baselines)
+
+    monkeypatch.setattr(plots, "energy_vs_pes", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths, notes = plots.plot_all(sweep(n_pes=PES), tmp_path)
+    assert len(paths) == 6 and notes == ["plotting warned (UserWarning): something odd"]
+
+
+def test_two_sweeps_plot_into_one_folder_by_stem(tmp_path, fast_savefig):
+    one, _ = plots.plot_all(sweep(n_pes=PES), tmp_path, stem="sweep1")
+    two, _ = plots.plot_all(sweep(queue_depth=DEPTHS), tmp_path, stem="sweep2")
+    assert {p.name for p in one} >= {"sweep1_energy_vs_pes.png", "sweep1_energy_breakdown.svg"}
+    assert {p.name for p in two} >= {"sweep2_utilization_vs_fifo.png", "sweep2_energy_breakdown.svg"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in one + two)
+
+
+def test_every_path_is_checked_before_anything_is_written(tmp_path, fast_savefig):
+    df = sweep(n_pes=PES)
+    (tmp_path / "s_energy_vs_pes.svg").write_text("keep")  # the last file plot_all would write
+    with pytest.raises(EieInputError) as err:
+        plots.plot_all(df, tmp_path, stem="s")
+    assert str(err.value) == f"{tmp_path / 's_energy_vs_pes.svg'}: already exists; use --force to overwrite"
+    assert [p.name for p in tmp_path.iterdir()] == ["s_energy_vs_pes.svg"]
+    (tmp_path / "s_speedup_vs_pes.png").write_text("keep")
+    with pytest.raises(EieInputError) as err:
+        plots.plot_all(df, tmp_path, stem="s")
+    assert str(err.value) == (f"2 plot files already exist in {tmp_path}: s_speedup_vs_pes.png, "
+                              "s_energy_vs_pes.svg; use --force to overwrite")
+    assert "force=True" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s_energy_vs_pes.svg", "s_speedup_vs_pes.png"]
+    paths, _ = plots.plot_all(df, tmp_path, stem="s", force=True)
+    assert len(paths) == 6 and (tmp_path / "s_energy_vs_pes.svg").read_text() == "svg"
+
+
+def test_bad_data_in_a_later_plot_writes_nothing(tmp_path, fast_savefig):
+    with pytest.raises(EieInputError, match="resident must be boolean"):
+        plots.plot_all(sweep(n_pes=PES).assign(resident="yes"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_dir_must_be_a_directory_and_is_created(tmp_path, fast_savefig):
+    (tmp_path / "plots").write_text("")
+    with pytest.raises(EieInputError, match="plots: is a file; give a directory for the plots"):
+        plots.plot_all(sweep(n_pes=PES), tmp_path / "plots")
+    with pytest.raises(EieInputError, match="plots is a file; give a directory"):
+        plots.plot_all(sweep(n_pes=PES), tmp_path / "plots" / "sub")
+    paths, _ = plots.plot_all(sweep(n_pes=PES), tmp_path / "new" / "dir")
+    assert paths and all(p.parent == tmp_path / "new" / "dir" for p in paths)
+
+
+def test_a_real_sweep_csv_plots_with_where_dense_and_batch(tmp_path, fast_savefig):
+    rng = np.random.default_rng(7)
+    np.save(tmp_path / "fc.npy", rng.normal(0, 0.05, (96, 160)) * (rng.random((96, 160)) < 0.15))
+    np.save(tmp_path / "x.npy", np.maximum(rng.normal(size=(3, 160)), 0))
+    pts = make_points([str(tmp_path / "fc.npy")], {"n_pes": [1, 4, 16], "queue_depth": [2, 8]},
+                      inputs=str(tmp_path / "x.npy"))
+    with ThreadPoolExecutor(1) as ex:  # 16-bit weights (30 KB) fit sixteen 4 KB SRAMs, not four
+        run_sweep(pts, tmp_path / "pexfifo.csv", base=SimConfig(spmat_bytes=4096), engine="simpy",
+                  executor=ex, progress=False, cache_dir=None)
+    df = load_results(tmp_path / "pexfifo.csv")
+    assert df.dense_resident.tolist() == [False] * 4 + [True] * 2 and (df.batch_size == 3).all()
+    paths, notes = plots.plot_all(df, tmp_path / "plots", stem="pexfifo")
+    assert {p.name for p in paths} >= {"pexfifo_energy_heatmap.png", "pexfifo_cycles_heatmap.svg"}
+    assert notes[0].startswith("n_pes and queue_depth both vary")
+    fig = plots.energy_vs_pes(plots.select_where(df, plots.parse_where(["queue_depth=8"])))
+    ax = fig.axes[0]
+    assert len(labelled(fig, "_dense:")) == 1 and len(labelled(fig, "_dense_streamed:")) == 1
+    assert "until they fit\nthe SRAMs of 16 PEs" in ax.get_title()
+    assert ax.get_ylabel() == "energy per inference (uJ, mean over 3 inputs)"
+    assert [c.get_label() for c in ax.collections][0].startswith("_band:")

@@ -54,3 +54,20 @@ def test_full_reproduce(tmp_path):
     for name in ("table4", "speedup", "fifo", "pes_on_chip", "width", "latency", "power"):
         assert (tmp_path / f"{name}.csv").stat().st_size > 0
     assert (tmp_path / "energy_vs_pes_alexnet.png").exists()
+
+
+def test_ablation_table_names_variants_and_changes():
+    rows = []
+    for name, knobs in reproduce.ABLATION:
+        cfg = {"bypass": True, "ptr_banks": 2, "queue_depth": 8, **knobs}
+        factor = {"default": 1.0, "bypass off": 1.1}.get(name, 1.2 if name == "one pointer bank" else 1.05)
+        rows += fake_sweep(**cfg).assign(cycles=lambda d, f=factor: d["cycles"] * f).to_dict("records")
+    df = pd.DataFrame(rows)
+    t = reproduce.ablation_table(df, "cycles")
+    assert list(t["layer"]) == list(BENCHMARKS)
+    assert t.iloc[0]["default"] == 1000
+    assert t.iloc[0]["bypass off (%)"] == pytest.approx(10)
+    assert t.iloc[0]["one pointer bank (%)"] == pytest.approx(20)
+    assert t.iloc[0]["queue depth 1 (%)"] == pytest.approx(5)
+    fig = reproduce.plots.ablation(reproduce.ablation_rows(df))
+    assert len(fig.axes) == 2

@@ -40,11 +40,12 @@ from eie_sim.config import SimConfig
 from eie_sim.energy import dense_baseline
 from eie_sim.workloads import (
     BENCHMARKS,
-    SPARSITY_MODELS,
-    VARIATION,
+    DEFAULT_SPARSITY,
     benchmark_activations,
     benchmark_model,
+    check_sparsity,
     random_activations,
+    variation_spreads,
 )
 
 #: Configuration fields a sweep may vary (any SimConfig field but the energy table path).
@@ -77,7 +78,7 @@ class Point:
 
 
 def make_points(layers: Sequence[str], grid: dict[str, Sequence[object]], *,
-                seeds: Sequence[int] = (0,), sparsity: str = "varied",
+                seeds: Sequence[int] = (0,), sparsity: str = DEFAULT_SPARSITY,
                 act_density: float | None = None, inputs: str | None = None, labels: str | None = None,
                 select: tuple[str | None, str | None] = (None, None)) -> list[Point]:
     """The cartesian product layers x grid values x seeds, in a deterministic order."""
@@ -86,8 +87,7 @@ def make_points(layers: Sequence[str], grid: dict[str, Sequence[object]], *,
             raise EieInputError(f"cannot sweep {name!r}; sweepable fields: {', '.join(SWEEPABLE)}")
         if not grid[name]:
             raise EieInputError(f"sweep field {name!r} has no values")
-    if sparsity not in SPARSITY_MODELS:
-        raise EieInputError(f"sparsity {sparsity!r} is not one of {', '.join(SPARSITY_MODELS)}")
+    check_sparsity(sparsity)
     for layer in layers:
         _check_layer_source(layer)
     names = list(grid)
@@ -115,8 +115,8 @@ def _check_layer_source(layer: str) -> None:
 def _cache_file(cache_dir: Path, layer: str, seed: int, sparsity: str,
                 select: tuple[str | None, str | None]) -> Path:
     """Where a generated layer is kept: keyed by everything that shapes its weights."""
-    ident: list[object] = [layer, seed, sparsity, dict(VARIATION), CONTRACT_VERSION, package_version(),
-                           select]
+    ident: list[object] = [layer, seed, sparsity, variation_spreads(sparsity), CONTRACT_VERSION,
+                           package_version(), select]
     if layer not in BENCHMARKS:
         st = Path(layer).stat()
         ident += [str(Path(layer).resolve()), st.st_size, st.st_mtime_ns]

@@ -5,27 +5,37 @@ the published density and quantized to 4 bits; activations are non-negative at
 the published density (NeuralTalk's are dense). EIE did not use
 load-balance-aware pruning, so neither do these layers.
 
-Real pruned layers are not uniformly sparse. With ``sparsity="varied"`` (the
-default) every layer follows one rule: weight ``(i, j)`` is drawn as
-``s_i * t_j * g_ij`` with ``g`` Laplace and per-row scales ``s`` and per-column
-scales ``t`` log-normal with the spreads in :data:`VARIATION`; magnitude pruning
-then keeps more weights in high-scale rows and columns. The spreads are measured
-on real pruned layers (our LeNet-300-100, see docs/WORKLOADS.md), not fitted to
-EIE's latencies. ``sparsity="uniform"`` drops the scales (iid weights).
+Real pruned layers are not uniformly sparse. Every layer follows one rule: weight
+``(i, j)`` is drawn as ``s_i * t_j * g_ij`` with ``g`` Laplace and per-row scales
+``s`` and per-column scales ``t`` log-normal with spreads ``row_sigma`` and
+``col_sigma``; magnitude pruning then keeps more weights in high-scale rows and
+columns. The sparsity model names the spreads:
+
+* ``"dropout"`` (the default): fitted to the pruned hidden-to-hidden layer (ip2) of
+  our LeNet-300-100 trained with dropout 0.5, as AlexNet's and VGG-16's FC layers were;
+* ``"no-dropout"``: fitted the same way to the same layer trained without dropout;
+* ``"uniform"``: no scales (iid weights).
+
+The fitted spreads are data, ``eie_sim/data/variation_rules.csv``, written by
+``benchmarks/measure_variation.py``; none is fitted to EIE's latencies
+(docs/WORKLOADS.md).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
-from compressor.errors import EieInputError
+from compressor.errors import EieFormatError, EieInputError
 from compressor.model import EncodedModel
 from compressor.pipeline import CompressOptions, compress_layer
 from compressor.provenance import provenance
-
-SPARSITY_MODELS = ("varied", "uniform")
 
 
 @dataclass(frozen=True)
@@ -58,9 +68,124 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("NT-LSTM", 1201, 2400, 0.10, 1.0, "NeuralTalk LSTM gates"),
 )}
 
-#: Log-normal spreads (sigma of log scale) of per-row and per-column weight scales.
-#: Measured on pruned LeNet-300-100 hidden layers; see docs/WORKLOADS.md for the derivation.
-VARIATION = {"row_sigma": 0.60, "col_sigma": 0.56}
+#: Columns of the variation-rules file; every field is required on every row.
+RULE_FIELDS = ("name", "row_sigma", "col_sigma", "fitted_to", "target_row_cv", "target_col_cv",
+               "seeds", "date", "commit", "command")
+#: Rules the package needs from the file; "uniform" is built in (no scales) and reserved.
+REQUIRED_RULES = ("dropout", "no-dropout")
+UNIFORM = "uniform"
+#: The default sparsity model. AlexNet's and VGG-16's FC layers (six of the nine Table III
+#: layers) were trained with dropout 0.5, so the rule fitted to a dropout-trained layer is the
+#: principled default; the choice does not involve Table IV (docs/WORKLOADS.md).
+DEFAULT_SPARSITY = "dropout"
+_RULES_FILE = "eie_sim/data/variation_rules.csv"
+
+
+@dataclass(frozen=True)
+class VariationRule:
+    """One fitted pair of log-normal spreads (sigma of the log scale) and where it came from."""
+
+    name: str
+    row_sigma: float
+    col_sigma: float
+    fitted_to: str
+    target_row_cv: float
+    target_col_cv: float
+    seeds: str
+    date: str
+    commit: str
+    command: str
+
+    def spreads(self) -> dict[str, float]:
+        return {"row_sigma": self.row_sigma, "col_sigma": self.col_sigma}
+
+
+def _rule_number(label: str, line: int, name: str, field: str, text: str) -> float:
+    where = f"{label}: line {line} (rule {name!r}), field {field!r}"
+    try:
+        v = float(text)
+    except ValueError:
+        raise EieFormatError(f"{where} = {text!r} is not a number") from None
+    if not math.isfinite(v) or v < 0:
+        raise EieFormatError(f"{where} = {text!r} must be a finite number >= 0")
+    return v
+
+
+def parse_variation_rules(text: str, label: str = _RULES_FILE) -> dict[str, VariationRule]:
+    """Rules from the CSV text of a variation-rules file; errors name ``label``, the line and field."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rules: dict[str, VariationRule] = {}
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        missing = [f for f in RULE_FIELDS if f not in header]
+        if missing:
+            raise EieFormatError(f"{label}: missing field(s) {', '.join(map(repr, missing))} in the "
+                                 f"header; expected {','.join(RULE_FIELDS)}")
+        if len(set(header)) != len(header):
+            raise EieFormatError(f"{label}: a field appears twice in the header {header}")
+        for rec in reader:
+            if not any(f.strip() for f in rec):
+                continue
+            line = reader.line_num
+            if len(rec) != len(header):
+                raise EieFormatError(f"{label}: line {line} has {len(rec)} fields, the header "
+                                     f"{len(header)}")
+            row = {h: v.strip() for h, v in zip(header, rec, strict=True)}
+            name = row["name"]
+            for f in RULE_FIELDS:
+                if not row[f]:
+                    raise EieFormatError(f"{label}: line {line} (rule {name!r}), field {f!r} is empty")
+            if name == UNIFORM:
+                raise EieFormatError(f"{label}: line {line}, field 'name': {UNIFORM!r} is built in "
+                                     "(no scales) and cannot be a fitted rule")
+            if name in rules:
+                raise EieFormatError(f"{label}: line {line}, field 'name': rule {name!r} appears twice")
+            nums = {f: _rule_number(label, line, name, f, row[f])
+                    for f in ("row_sigma", "col_sigma", "target_row_cv", "target_col_cv")}
+            rules[name] = VariationRule(**{**{f: row[f] for f in RULE_FIELDS}, **nums})
+    except csv.Error as e:
+        raise EieFormatError(f"{label}: not a valid CSV file: {e}") from None
+    absent = [r for r in REQUIRED_RULES if r not in rules]
+    if absent:
+        raise EieFormatError(f"{label}: field 'name': no row for the rule(s) {', '.join(map(repr, absent))}")
+    return rules
+
+
+def load_variation_rules(path: str | Path | None = None) -> dict[str, VariationRule]:
+    """The fitted rules of ``path`` (default: the packaged ``eie_sim/data/variation_rules.csv``)."""
+    if path is None:
+        text = resources.files("eie_sim").joinpath("data", "variation_rules.csv").read_text()
+        return parse_variation_rules(text, _RULES_FILE)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise EieFormatError(f"{path}: cannot read the variation rules: {e}") from None
+    return parse_variation_rules(text, str(path))
+
+
+#: The fitted rules, by name (from ``eie_sim/data/variation_rules.csv``).
+VARIATION_RULES: dict[str, VariationRule] = load_variation_rules()
+#: Every sparsity model: the default first, the other fitted rules, then "uniform" (no scales).
+SPARSITY_MODELS: tuple[str, ...] = (DEFAULT_SPARSITY, *(r for r in VARIATION_RULES if r != DEFAULT_SPARSITY),
+                                    UNIFORM)
+#: The default model's spreads (``{"row_sigma": ..., "col_sigma": ...}``).
+VARIATION: dict[str, float] = VARIATION_RULES[DEFAULT_SPARSITY].spreads()
+
+
+def check_sparsity(sparsity: str) -> str:
+    """``sparsity`` if it names a sparsity model, else an EieInputError naming the valid ones."""
+    if sparsity not in SPARSITY_MODELS:
+        raise EieInputError(f"sparsity model {sparsity!r} is not one of {', '.join(SPARSITY_MODELS)}"
+                            f" (default {DEFAULT_SPARSITY}; see docs/WORKLOADS.md)")
+    return sparsity
+
+
+def variation_spreads(sparsity: str) -> dict[str, float]:
+    """Row and column spreads of a sparsity model (both 0 for ``"uniform"``)."""
+    check_sparsity(sparsity)
+    if sparsity == UNIFORM:
+        return {"row_sigma": 0.0, "col_sigma": 0.0}
+    return VARIATION_RULES[sparsity].spreads()
 
 
 def density_variation(mask: np.ndarray) -> tuple[float, float]:
@@ -71,6 +196,7 @@ def density_variation(mask: np.ndarray) -> tuple[float, float]:
 
 
 def benchmark(name: str) -> Benchmark:
+    """The Table III row called ``name``."""
     try:
         return BENCHMARKS[name]
     except KeyError:
@@ -88,27 +214,30 @@ def random_activations(n: int, density: float, seed: int) -> np.ndarray:
     return x
 
 
-def trained_like_weights(m: int, n: int, seed: int, sparsity: str = "varied", *,
-                         row_sigma: float | None = None, col_sigma: float | None = None) -> np.ndarray:
-    """An ``m x n`` float32 matrix, Laplace-distributed, with the row/column scale rule.
+def scaled_laplace(m: int, n: int, seed: int, row_sigma: float, col_sigma: float) -> np.ndarray:
+    """The rule itself: an ``m x n`` float32 matrix ``s_i * t_j * g_ij``, ``g`` Laplace(0, 1),
+    ``log s ~ N(0, row_sigma^2)``, ``log t ~ N(0, col_sigma^2)``, scaled to std ~ 1/sqrt(n).
 
-    ``row_sigma`` / ``col_sigma`` override :data:`VARIATION` (used to fit it).
+    With both spreads 0 the scales are exactly 1: the iid ("uniform") matrix of the same seed.
     """
-    if sparsity not in SPARSITY_MODELS:
-        raise EieInputError(f"sparsity {sparsity!r} is not one of {', '.join(SPARSITY_MODELS)}")
+    if not (row_sigma >= 0 and col_sigma >= 0 and math.isfinite(row_sigma) and math.isfinite(col_sigma)):
+        raise EieInputError(f"spreads must be finite and >= 0, got row_sigma={row_sigma!r}, "
+                            f"col_sigma={col_sigma!r}")
     rng = np.random.default_rng(seed)
     w = rng.laplace(0.0, 1.0, size=(m, n)).astype(np.float32)
-    if sparsity == "varied":
-        rs = VARIATION["row_sigma"] if row_sigma is None else row_sigma
-        cs = VARIATION["col_sigma"] if col_sigma is None else col_sigma
-        w *= np.exp(rs * rng.standard_normal(m)).astype(np.float32)[:, None]
-        w *= np.exp(cs * rng.standard_normal(n)).astype(np.float32)[None, :]
+    w *= np.exp(row_sigma * rng.standard_normal(m)).astype(np.float32)[:, None]
+    w *= np.exp(col_sigma * rng.standard_normal(n)).astype(np.float32)[None, :]
     # Scale to a typical FC weight spread (std ~ 1/sqrt(n)); only the codebook's format sees it.
     w *= np.float32(1.0 / np.sqrt(2.0 * n))
     return w
 
 
-def benchmark_model(name: str, *, seed: int = 0, sparsity: str = "varied", n_pes: int = 64,
+def trained_like_weights(m: int, n: int, seed: int, sparsity: str = DEFAULT_SPARSITY) -> np.ndarray:
+    """An ``m x n`` float32 trained-like matrix under a sparsity model (:func:`scaled_laplace`)."""
+    return scaled_laplace(m, n, seed, **variation_spreads(sparsity))
+
+
+def benchmark_model(name: str, *, seed: int = 0, sparsity: str = DEFAULT_SPARSITY, n_pes: int = 64,
                     regs: int = 64, word_bits: int = 64) -> EncodedModel:
     """A Table III layer pruned to its density and quantized to 4 bits, as a one-layer model."""
     b = benchmark(name)
@@ -118,9 +247,10 @@ def benchmark_model(name: str, *, seed: int = 0, sparsity: str = "varied", n_pes
     layer = compress_layer(w, None, options, name=name)
     return EncodedModel((layer,), fa=None, input_after_relu=b.after_relu,
                         provenance=provenance(benchmark=name, seed=seed, sparsity=sparsity,
-                                              variation=dict(VARIATION)))
+                                              variation=variation_spreads(sparsity)))
 
 
 def benchmark_activations(name: str, seed: int = 0) -> np.ndarray:
+    """Random activations of a Table III layer at its published density."""
     b = benchmark(name)
     return random_activations(b.n_in, b.act_density, seed)

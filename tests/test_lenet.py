@@ -21,8 +21,11 @@ from eie_sim.examples.lenet import (
     TARGET_DENSITIES,
     StageEpochs,
     TrainConfig,
+    accuracy,
     fixed_point_reference,
+    forward,
     init_lenet,
+    loss_and_grads,
     prune_schedule,
     row_col_density_stats,
     run_lenet_example,
@@ -142,6 +145,72 @@ def test_masked_training_keeps_pruned_weights_at_zero():
     for w, w0, m in zip(net.weights, before, masks, strict=True):
         assert np.all(w[~m] == 0.0)
         assert not np.array_equal(w[m], w0[m])  # the kept weights did train
+
+
+def _tiny_problem(seed: int = 5):
+    rng = np.random.default_rng(seed)
+    return rng.random((96, 784)), rng.integers(0, 10, 96)
+
+
+def _trained(config: TrainConfig, seed: int = 7) -> list[np.ndarray]:
+    x, y = _tiny_problem()
+    rng = np.random.default_rng(seed)
+    net = train(init_lenet(rng), x, y, epochs=2, lr=0.05, config=config, rng=rng)
+    return net.weights + net.biases
+
+
+def test_dropout_changes_training_deterministically_and_default_is_off():
+    assert TrainConfig().dropout == 0.0
+    plain = _trained(TrainConfig(batch_size=16))
+    explicit_off = _trained(TrainConfig(batch_size=16, dropout=0.0))
+    dropped = _trained(TrainConfig(batch_size=16, dropout=0.5))
+    again = _trained(TrainConfig(batch_size=16, dropout=0.5))
+    other_seed = _trained(TrainConfig(batch_size=16, dropout=0.5), seed=8)
+    for a, b, c, d in zip(plain, explicit_off, dropped, again, strict=True):
+        np.testing.assert_array_equal(a, b)  # p = 0 draws nothing: training as before
+        np.testing.assert_array_equal(c, d)  # seeded: the same masks every time
+    assert any(not np.array_equal(a, c) for a, c in zip(plain, dropped, strict=True))
+    assert any(not np.array_equal(a, c) for a, c in zip(dropped, other_seed, strict=True))
+
+
+def test_dropout_is_off_at_evaluation():
+    x, y = _tiny_problem()
+    net = init_lenet(np.random.default_rng(1))
+    plain = forward(net.weights, net.biases, x)
+    noisy = forward(net.weights, net.biases, x, dropout=0.5, rng=np.random.default_rng(2))
+    assert not np.allclose(plain[-1], noisy[-1])
+    # a first-layer activation is either dropped (0) or scaled by 1 / (1 - p) = 2
+    a, b = plain[1], noisy[1]
+    assert np.all((b == 0) | np.isclose(b, 2 * a))
+    assert 0.45 < np.mean(b[a > 0] == 0) < 0.55
+    # accuracy() evaluates without dropout: the plain forward pass's argmax, every time
+    acc = accuracy(net.weights, net.biases, x, y)
+    assert acc == accuracy(net.weights, net.biases, x, y) == np.mean(np.argmax(plain[-1], 1) == y)
+
+
+def test_dropout_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    net = init_lenet(rng, sizes=(6, 5, 4, 3))
+    x, y = rng.random((8, 6)), rng.integers(0, 3, 8)
+
+    def loss(ws):
+        return loss_and_grads(ws, net.biases, x, y, dropout=0.5, rng=np.random.default_rng(9))
+
+    _, gw, _ = loss(net.weights)
+    for li in range(3):
+        for idx in [(0, 0), (1, 2), (2, 1)]:
+            ws = [w.copy() for w in net.weights]
+            ws[li][idx] += 1e-6
+            up = loss(ws)[0]
+            ws[li][idx] -= 2e-6
+            down = loss(ws)[0]
+            assert (up - down) / 2e-6 == pytest.approx(gw[li][idx], abs=1e-6)
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, True, "0.5"])
+def test_bad_dropout_rates_are_refused(p):
+    with pytest.raises(EieInputError, match="dropout"):
+        TrainConfig(dropout=p)
 
 
 def test_prune_schedule_reaches_targets_and_never_grows():

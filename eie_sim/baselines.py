@@ -46,6 +46,20 @@ def paper_platforms() -> pd.DataFrame:
     return _csv("paper_platforms.csv")
 
 
+@cache
+def paper_headlines() -> pd.DataFrame:
+    """The paper's headline figures quoted in reports (speed-ups, power, ...), indexed by name."""
+    return _csv("paper_headlines.csv").set_index("name")
+
+
+def paper_headline(name: str) -> pd.Series:
+    """One headline figure: value, unit and source."""
+    table = paper_headlines()
+    if name not in table.index:
+        raise EieFormatError(f"eie_sim/data/paper_headlines.csv: no row named {name!r}")
+    return table.loc[name]
+
+
 def paper_time_us(layer: str, platform: str, kind: str) -> float:
     t4 = paper_table4()
     row = t4[(t4.layer == layer) & (t4.platform == platform) & (t4.kind == kind)]

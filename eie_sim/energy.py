@@ -394,6 +394,31 @@ def _model(label: str, text: str, d: _Design) -> tuple[
     return tuple(pj.items()), tuple(static_pj.items())
 
 
+def max_calibratable_periphery(config: SimConfig | None = None, *, tolerance: float = 1e-4) -> float:
+    """The largest SRAM periphery fraction P for which every unit still calibrates to Table II.
+
+    A larger P makes every SRAM access dearer; above this value some unit's events alone
+    draw more than its Table II power on the calibration workload (a negative static term).
+    Found by bisection on the configuration's energy table.
+    """
+    config = config or SimConfig()
+    table = load_energy_table(config.energy_table)
+    t2 = table2()
+    ref = _reference(t2, _Design.of(config))
+
+    def fits(p: float) -> bool:
+        dyn = _dynamic_mw(_event_pj(replace(table, periphery=p), ref), ref.clock_hz)
+        return all(dyn[u] <= t2.power_mw[u] for u in PE_UNITS)
+
+    lo, hi = 0.0, 1.0
+    if fits(hi):
+        return hi
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
 @dataclass(frozen=True)
 class EnergyModel:
     """Per-event energies (pJ) and the static pJ per PE-cycle of each unit, for one SimConfig.

@@ -628,13 +628,13 @@ def energy_breakdown(df: pd.DataFrame, by: str = "layer") -> Figure:
     return fig
 
 
-def spmat_energy_vs_width(df: pd.DataFrame) -> Figure:
+def spmat_energy_vs_width(df: pd.DataFrame, y: str = "energy_breakdown_j.spmat_read") -> Figure:
     """Sparse-matrix SRAM read energy (uJ) vs SRAM width (log2 x), each layer's minimum starred.
 
     Narrow words cost more reads, wide words waste bits on padding; the paper finds 64 bits best.
+    ``y`` is the energy column in J (default: the unit's whole energy, static share included).
     """
     what = "sparse-matrix read energy vs SRAM width"
-    y = "energy_breakdown_j.spmat_read"
     w = WIDTH_COLUMN
     series = _series(df, w, [y], what)
     _need_x_values(df, w, what)
@@ -719,16 +719,18 @@ def _dense_note(fits_from: dict[str, float]) -> str:
                  [f"{layer} from {n:g} PEs" for layer, n in fits_from.items()])
 
 
-def energy_vs_pes(df: pd.DataFrame, baselines: pd.DataFrame | None = None, *, dense: bool = True) -> Figure:
+def energy_vs_pes(df: pd.DataFrame, baselines: pd.DataFrame | None = None, *, dense: bool = True,
+                  by_layer: bool = False) -> Figure:
     """Energy per inference (uJ) vs PE count (log2 x, log y); hollow markers where weights are DRAM-tiled.
 
     With ``dense`` and the sweep's ``dense_energy_j`` column, each layer's dense accelerator is a
     dashed line in the layer's colour, with the same filled (resident) / hollow (streamed) markers
     from ``dense_resident``. Over a batch (``energy_j_min`` / ``energy_j_max``), a light band spans
     each layer's min..max. ``baselines`` (columns layer, baseline, n_pes, energy_j in J) are more
-    dashed lines in the layer's colour, one dash pattern per baseline name; a NaN ``n_pes`` draws a
-    horizontal line across the plot. Baseline rows for layers not in ``df`` are ignored (a paper
-    table may list all 9 layers).
+    lines, one style per baseline name; a NaN ``n_pes`` draws a horizontal line across the plot.
+    Baseline rows for layers not in ``df`` are ignored (a paper table may list all 9 layers).
+    ``by_layer`` draws one panel per layer (small multiples), the baselines in a colour and
+    style of their own, so that many of them stay apart.
     """
     what = "energy vs PE count"
     series = _series(df, "n_pes", ["energy_j", "resident"], what)
@@ -743,12 +745,16 @@ def energy_vs_pes(df: pd.DataFrame, baselines: pd.DataFrame | None = None, *, de
     if draw_dense:
         _require_positive(df[df["dense_energy_j"].notna()], "dense_energy_j", what)
     styles = _styles(list(series))
-    fig = _new_figure((8.5, 5))
-    ax = fig.add_subplot()
+    if by_layer:
+        fig = _new_figure((4.0 * len(series) + 2.5, 4.6))
+        axes = list(np.atleast_1d(fig.subplots(1, len(series), sharey=True)))
+    else:
+        fig = _new_figure((8.5, 5))
+        axes = [fig.add_subplot()] * len(series)
     handles: list[object] = []
     labels: list[str] = []
     fits_from: dict[str, float] = {}
-    for layer, g in series.items():
+    for ax, (layer, g) in zip(axes, series.items(), strict=True):
         colour, marker = styles[layer]
         x = g["n_pes"].to_numpy(float)
         e = to_uj(g["energy_j"].to_numpy(float))
@@ -768,39 +774,60 @@ def energy_vs_pes(df: pd.DataFrame, baselines: pd.DataFrame | None = None, *, de
             n = _draw_dense(ax, g, colour, marker, layer)
             if n is not None:
                 fits_from[layer] = n
-        handles.append(Line2D([], [], color=colour, marker=marker))
-        labels.append(_layer_desc(layer, g))
-    handles.append(Line2D([], [], linestyle="none", marker="o", color="gray"))
+        if by_layer:
+            ax.set_title(_layer_desc(layer, g), fontsize="small")
+        else:
+            handles.append(Line2D([], [], color=colour, marker=marker))
+            labels.append(_layer_desc(layer, g))
+    grey = "black" if by_layer else "gray"
+    if by_layer:
+        handles.append(Line2D([], [], color=grey, marker="o"))
+        labels.append("EIE (compressed)")
+    handles.append(Line2D([], [], linestyle="none", marker="o", color=grey))
     labels.append("weights resident in SRAM")
-    handles.append(Line2D([], [], linestyle="none", marker="o", color="gray", markerfacecolor="none",
+    handles.append(Line2D([], [], linestyle="none", marker="o", color=grey, markerfacecolor="none",
                           markeredgewidth=1.5))
     labels.append("DRAM-tiled (weights streamed)")
     if draw_dense:
-        handles.append(Line2D([], [], color="gray", linestyle=_DENSE_STYLE))
+        handles.append(Line2D([], [], color=grey, linestyle=_DENSE_STYLE))
         labels.append("dense accelerator (16-bit weights)")
     if band:
         handles.append(Patch(facecolor="gray", alpha=0.3, linewidth=0))
         labels.append("EIE min..max" + (_batch_text(df).removeprefix("mean") or " over the inputs"))
     if baselines is not None:
-        for h in _draw_baselines(ax, baselines, styles, what, skip_dash=draw_dense):
+        drawn: list[Line2D] = []
+        for ax, layer in zip(axes, series, strict=True):
+            if by_layer or not drawn:
+                drawn = _draw_baselines(ax, baselines, styles if not by_layer else {layer: styles[layer]},
+                                        what, skip_dash=draw_dense, own_colours=by_layer)
+        for h in drawn:
             handles.append(h)
             labels.append(h.get_label())
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    _plain_log2_axis(ax.xaxis, df["n_pes"].unique())
-    _plain_log_ticks(ax.yaxis)
-    ax.set_xlabel(AXIS_LABELS["n_pes"])
-    ax.set_ylabel(_energy_label("energy per inference", df))
-    ax.grid(True, which="major", alpha=0.3)
+    for ax in dict.fromkeys(axes):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        _plain_log2_axis(ax.xaxis, df["n_pes"].unique())
+        _plain_log_ticks(ax.yaxis)
+        ax.set_xlabel(AXIS_LABELS["n_pes"])
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel(_energy_label("energy per inference", df))
     note = "\n".join(p for p in (_fixed_note(df, ["n_pes"]), _dense_note(fits_from)) if p)
-    _titles(fig, ax, "Energy per inference vs PE count", note, df)
+    if by_layer:
+        _suptitle(fig, "Energy per inference vs PE count" + (f"\n{note}" if note else ""))
+    else:
+        _titles(fig, axes[0], "Energy per inference vs PE count", note, df)
     _legend(fig, handles, title=None, labels=labels)
     return fig
 
 
+#: Baseline colours when each has its own (small multiples): apart from the layers' tab10 colours.
+_BASELINE_COLOURS = ("black", "#8c564b", "#7f7f7f", "#bcbd22", "#17becf")
+
+
 def _draw_baselines(ax: Axes, baselines: pd.DataFrame, styles: dict[str, tuple[object, str]],
-                    what: str, *, skip_dash: bool = False) -> list[Line2D]:
-    """Dashed baseline lines in each layer's colour; returns one legend handle per baseline name.
+                    what: str, *, skip_dash: bool = False, own_colours: bool = False) -> list[Line2D]:
+    """Baseline lines of the layers in ``styles``, in each layer's colour (or, with
+    ``own_colours``, one colour per baseline); returns one legend handle per baseline name.
 
     ``skip_dash`` leaves the first dash pattern to the sweep's own dense line.
     """
@@ -815,8 +842,9 @@ def _draw_baselines(ax: Axes, baselines: pd.DataFrame, styles: dict[str, tuple[o
     names = [str(v) for v in pd.unique(b["baseline"])]
     first = 1 if skip_dash else 0
     dash = {name: _BASELINE_STYLES[(first + i) % len(_BASELINE_STYLES)] for i, name in enumerate(names)}
+    own = {name: _BASELINE_COLOURS[i % len(_BASELINE_COLOURS)] for i, name in enumerate(names)}
     for (layer, name), g in b.groupby(["layer", "baseline"], sort=False):
-        colour = styles[str(layer)][0]
+        colour = own[str(name)] if own_colours else styles[str(layer)][0]
         label = f"_baseline:{layer}:{name}"
         flat = g["n_pes"].isna()
         if flat.all():
@@ -832,7 +860,8 @@ def _draw_baselines(ax: Axes, baselines: pd.DataFrame, styles: dict[str, tuple[o
             g = g.sort_values("n_pes")
             ax.plot(g["n_pes"].to_numpy(float), to_uj(g["energy_j"].to_numpy(float)), color=colour,
                     linestyle=dash[str(name)], linewidth=1.2, label=label)
-    return [Line2D([], [], color="gray", linestyle=dash[name], label=name) for name in names]
+    return [Line2D([], [], color=own[name] if own_colours else "gray", linestyle=dash[name], label=name)
+            for name in names]
 
 
 def ablation(df: pd.DataFrame) -> Figure:
@@ -1033,6 +1062,39 @@ def _check_out_dir(out: Path) -> None:
             if not parent.is_dir():
                 raise EieInputError(f"{out}: {parent} is a file; give a directory for the plots")
             break
+
+
+def overhead_bars(table: pd.DataFrame) -> Figure:
+    """Load-imbalance overhead (actual / theoretical - 1, %) per layer: the paper's beside ours.
+
+    ``table`` has a ``layer`` column, ``paper`` and, per sparsity model M, ``M mean`` and
+    ``M sd`` (over seeds); ours are bars with one-sd error bars, the paper's a black tick.
+    """
+    what = "load-imbalance overhead"
+    _require(table, ["layer", "paper"], what)
+    models = [c[: -len(" mean")] for c in table.columns if c.endswith(" mean")]
+    if not models:
+        raise EieInputError(f"{what}: no '<model> mean' columns")
+    layers = list(table["layer"])
+    x = np.arange(len(layers))
+    width = 0.8 / len(models)
+    fig = _new_figure((9.0, 4.5))
+    ax = fig.add_subplot()
+    cmap = mpl.colormaps["tab10"]
+    handles: list[object] = []
+    for i, model in enumerate(models):
+        h = ax.bar(x - 0.4 + width * (i + 0.5), table[f"{model} mean"], width,
+                   yerr=table.get(f"{model} sd"), capsize=2, color=cmap(i), label=f"ours, {model}")
+        handles.append(h)
+    (tick,) = ax.plot(x, table["paper"], linestyle="none", marker="_", markersize=22, markeredgewidth=3,
+                      color="black", label="paper (Table IV)")
+    handles.append(tick)
+    ax.set_xticks(x, layers, rotation=30, ha="right")
+    ax.set_ylabel("overhead: actual / theoretical - 1 (%)")
+    ax.grid(True, axis="y", alpha=0.3)
+    _titles(fig, ax, "Load imbalance at 64 PEs", "bars: mean over seeds, error bars: one sd")
+    _legend(fig, handles, title=None)
+    return fig
 
 
 def save(fig: Figure, path_stem: str | Path, *, force: bool = False) -> list[Path]:

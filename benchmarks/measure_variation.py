@@ -47,16 +47,15 @@ from fit_variation import SEEDS, SHAPES, fit  # noqa: E402
 
 from compressor.outputs import write_atomic  # noqa: E402
 from compressor.prune import prune_to_density  # noqa: E402
-from eie_sim.examples.lenet import (  # noqa: E402
-    LAYER_NAMES,
-    TARGET_DENSITIES,
-    StageEpochs,
+from compressor.train import (  # noqa: E402
+    PRUNE_STEPS,
     TrainConfig,
     accuracy,
-    init_lenet,
+    init_mlp,
     prune_and_retrain,
     train,
 )
+from eie_sim.examples.lenet import LAYER_NAMES, SIZES, TARGET_DENSITIES, StageEpochs  # noqa: E402
 from eie_sim.examples.mnist import load_mnist  # noqa: E402
 from eie_sim.workloads import (  # noqa: E402
     BENCHMARKS,
@@ -104,11 +103,11 @@ def train_and_prune(seed: int, dropout: float, epochs: StageEpochs, n_train: int
     data = load_mnist(split_seed, n_train=n_train, n_test=n_test)
     config = TrainConfig(dropout=dropout)
     rng = np.random.default_rng(seed)  # init, shuffling and dropout masks
-    net = train(init_lenet(rng), data.x_train, data.y_train, epochs=epochs.dense, lr=config.lr,
+    net = train(init_mlp(rng, SIZES), data.x_train, data.y_train, epochs=epochs.dense, lr=config.lr,
                 config=config, rng=rng)
     dense_acc = accuracy(net.weights, net.biases, data.x_test, data.y_test)
     pruned, masks = prune_and_retrain(net, data.x_train, data.y_train, epochs=epochs.retrain,
-                                      config=config, rng=rng)
+                                      config=config, rng=rng, targets=TARGET_DENSITIES, steps=PRUNE_STEPS)
     pruned_acc = accuracy(pruned.weights, pruned.biases, data.x_test, data.y_test)
     seconds = time.perf_counter() - t0
     condition = "dropout" if dropout > 0 else "no dropout"

@@ -16,20 +16,24 @@ from compressor import eiefile
 from compressor.encode import encode_layer
 from compressor.errors import EieFormatError, EieInputError
 from compressor.model import EncodedModel
-from eie_sim.config import SimConfig
-from eie_sim.examples.lenet import (
-    TARGET_DENSITIES,
-    StageEpochs,
+from compressor.train import (
+    PRUNE_STEPS,
     TrainConfig,
     accuracy,
-    fixed_point_reference,
     forward,
-    init_lenet,
+    init_mlp,
     loss_and_grads,
     prune_schedule,
+    train,
+)
+from eie_sim.config import SimConfig
+from eie_sim.examples.lenet import (
+    SIZES,
+    TARGET_DENSITIES,
+    StageEpochs,
+    fixed_point_reference,
     row_col_density_stats,
     run_lenet_example,
-    train,
 )
 from eie_sim.examples.mnist import load_digits, load_mnist
 from eie_sim.simulate import simulate
@@ -136,7 +140,7 @@ def test_refuses_to_overwrite_before_training(small):
 def test_masked_training_keeps_pruned_weights_at_zero():
     rng = np.random.default_rng(3)
     x, y = rng.random((64, 784)), rng.integers(0, 10, 64)
-    net = init_lenet(rng)
+    net = init_mlp(rng, SIZES)
     masks = [rng.random(w.shape) < 0.1 for w in net.weights]
     for w, m in zip(net.weights, masks, strict=True):
         w[~m] = 0.0
@@ -155,7 +159,7 @@ def _tiny_problem(seed: int = 5):
 def _trained(config: TrainConfig, seed: int = 7) -> list[np.ndarray]:
     x, y = _tiny_problem()
     rng = np.random.default_rng(seed)
-    net = train(init_lenet(rng), x, y, epochs=2, lr=0.05, config=config, rng=rng)
+    net = train(init_mlp(rng, SIZES), x, y, epochs=2, lr=0.05, config=config, rng=rng)
     return net.weights + net.biases
 
 
@@ -175,7 +179,7 @@ def test_dropout_changes_training_deterministically_and_default_is_off():
 
 def test_dropout_is_off_at_evaluation():
     x, y = _tiny_problem()
-    net = init_lenet(np.random.default_rng(1))
+    net = init_mlp(np.random.default_rng(1), SIZES)
     plain = forward(net.weights, net.biases, x)
     noisy = forward(net.weights, net.biases, x, dropout=0.5, rng=np.random.default_rng(2))
     assert not np.allclose(plain[-1], noisy[-1])
@@ -190,7 +194,7 @@ def test_dropout_is_off_at_evaluation():
 
 def test_dropout_gradients_match_finite_differences():
     rng = np.random.default_rng(0)
-    net = init_lenet(rng, sizes=(6, 5, 4, 3))
+    net = init_mlp(rng, (6, 5, 4, 3))
     x, y = rng.random((8, 6)), rng.integers(0, 3, 8)
 
     def loss(ws):
@@ -214,7 +218,7 @@ def test_bad_dropout_rates_are_refused(p):
 
 
 def test_prune_schedule_reaches_targets_and_never_grows():
-    sched = prune_schedule()
+    sched = prune_schedule(TARGET_DENSITIES, PRUNE_STEPS)
     assert sched[-1] == TARGET_DENSITIES
     for a, b in zip(sched, sched[1:], strict=False):
         assert all(y <= x for x, y in zip(a, b, strict=True))

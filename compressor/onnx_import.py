@@ -699,10 +699,11 @@ class _Reader:
                           "the simulator's outputs are the values before it")
 
     def _layer_name(self, node: Any, weight: str) -> str:
-        """The node's name, else its weight's name without ``.weight`` (PyTorch's naming)."""
-        if node.name:
-            return node.name
-        return weight.removesuffix(".weight") or f"layer{self.index[id(node)]}"
+        """A PyTorch-style weight's module name (``net.0`` of ``net.0.weight``), else the node's
+        name, else the weight's (exporters name nodes like ``/net/net.0/Gemm``)."""
+        if weight.endswith(".weight") and weight.removesuffix(".weight"):
+            return weight.removesuffix(".weight")
+        return node.name or weight or f"layer{self.index[id(node)]}"
 
 
 def _type_name(dt: int) -> str:

@@ -229,6 +229,9 @@ def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *,
     inputs = load_inputs(args.eval, model.n_inputs)
     labels = load_labels(args.labels, len(inputs)) if args.labels else None
     stages = stage_outputs(layers, options, model, inputs.x)
+    if retrained:  # the pruned stage prunes the given weights; the model itself was retrained
+        stages[1] = Stage("pruned (no retraining)", stages[1].outputs)
+        stages[2] = Stage("quantized (retrained)", stages[2].outputs)
     config = SimConfig(n_pes=model.layers[0].n_pes, regs=model.layers[0].regs,
                        spmat_width_bits=model.layers[0].word_bits)
     batch = simulate_batch(model, inputs, config, engine="fast")

@@ -263,14 +263,14 @@ def test_cli_retrain_prints_the_log_and_the_evaluation_without_a_warning(files, 
     assert "retraining on 600 training inputs" in stdout and "training accuracy: float" in stdout
     table = stdout.split("evaluation on")[1].split("\n\n")[0]  # the table ends at a blank line
     rows = {" ".join(line.split()[:-2]): line.split()[-2:] for line in table.splitlines()[2:]}
-    assert set(rows) == {"float", "pruned", "quantized", "fixed-point (EIE)"}
+    assert set(rows) == {"float", "pruned (no retraining)", "quantized (retrained)", "fixed-point (EIE)"}
     assert "warning" not in stderr
     model = eiefile.load(out)
     assert model.provenance["retrained"] is True and model.provenance["retrain_options"]["epochs"] == 6
     x, y = np.load(d / "x_test.npy"), np.load(d / "y_test.npy")
-    assert float(rows["quantized"][0]) == pytest.approx(100 * model_top1(model, x, y), abs=0.01)
+    assert float(rows["quantized (retrained)"][0]) == pytest.approx(100 * model_top1(model, x, y), abs=0.01)
     # pruning without retraining is scored from the given weights, and it is worse
-    assert float(rows["pruned"][0]) < float(rows["quantized"][0]) - 5
+    assert float(rows["pruned (no retraining)"][0]) < float(rows["quantized (retrained)"][0]) - 5
 
 
 def test_cli_retrain_without_labels_is_refused(files, capsys):
@@ -313,11 +313,11 @@ def test_study_writes_pytorch_names_data_and_a_readme(study):
     acc = top1(layers, np.load(out / "x_test.npy").astype(np.float64), np.load(out / "y_test.npy"))
     assert f"float top-1 accuracy {100 * acc:.2f} % on the 100 test digits" in lines[0]
     assert lines[-4:] == [f"  {c}" for c in (
-        f"eie compress {out}/mlp.onnx --density 0.08,0.09,0.26 --eval {out}/x_test.npy --labels "
-        f"{out}/y_test.npy -o {out}/mlp.eie",
+        f"eie compress {out}/mlp.onnx --density 0.08,0.09,0.26 --calibration {out}/x_train.npy "
+        f"--eval {out}/x_test.npy --labels {out}/y_test.npy -o {out}/mlp.eie",
         f"eie compress {out}/mlp.onnx --density 0.08,0.09,0.26 --retrain {out}/x_train.npy "
-        f"--retrain-labels {out}/y_train.npy --eval {out}/x_test.npy --labels {out}/y_test.npy "
-        f"-o {out}/mlp_retrained.eie",
+        f"--retrain-labels {out}/y_train.npy --calibration {out}/x_train.npy --eval {out}/x_test.npy "
+        f"--labels {out}/y_test.npy -o {out}/mlp_retrained.eie",
         f"eie sweep {out}/mlp_retrained.eie --activations {out}/x_test.npy --labels {out}/y_test.npy "
         f"--pes 1,2,4,8,16,32,64,128,256 --fifo 1,2,4,8,16 -o {out}/sweep.csv",
         f"eie plot {out}/sweep.csv --where queue_depth=8 --out {out}/plots")]

@@ -116,7 +116,7 @@ def study_commands(out_dir: str | Path, model_file: str = "mlp.onnx") -> list[st
     def p(name: str) -> str:
         return shlex.quote(str(out / name))
 
-    data = f"--eval {p('x_test.npy')} --labels {p('y_test.npy')}"
+    data = f"--calibration {p('x_train.npy')} --eval {p('x_test.npy')} --labels {p('y_test.npy')}"
     return [
         f"eie compress {p(model_file)} --density {STUDY_DENSITIES} {data} -o {p('mlp.eie')}",
         f"eie compress {p(model_file)} --density {STUDY_DENSITIES} --retrain {p('x_train.npy')} "

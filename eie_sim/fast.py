@@ -31,7 +31,7 @@ _NO_UPDATE = -(1 << 40)  # "this register has no update in the hazard history"
 
 
 @numba.njit(cache=True)
-def _scan(rows, lanes, rounds, slices, n_rows, ptr, pe_offsets, v, entry_rows, kept, lead_padding,
+def _scan(rows, lanes, rounds, slices, n_rows, ptr, pe_offsets, v, entry_rows, entries_total, kept_total,
           first_kept_row, last_row, ptr_cycles, depth, latency, bypass, acc_latency, n_local_max,
           entry_base, entries_per_word):
     """Section 4 on one segment from empty queues: every timing and counter of the contract.
@@ -78,6 +78,8 @@ def _scan(rows, lanes, rounds, slices, n_rows, ptr, pe_offsets, v, entry_rows, k
         ccu_stalls += when - found
         broadcast[k] = when
         sl = slices[k]
+        n_entries += entries_total[sl]
+        n_kept += kept_total[sl]
         same_round = k > 0 and rounds[k] == rounds[k - 1]
         for p in range(n_pes):
             # queue occupancy at the end of this cycle (items popped so far are all before k)
@@ -98,8 +100,6 @@ def _scan(rows, lanes, rounds, slices, n_rows, ptr, pe_offsets, v, entry_rows, k
             if n == 0:
                 finish[k, p] = start + work
                 continue
-            n_entries += n
-            n_kept += kept[p, sl]
             # sparse-matrix words: the first is free when it is the buffered one
             rel = first - entry_base[p]
             if shift >= 0:
@@ -110,11 +110,12 @@ def _scan(rows, lanes, rounds, slices, n_rows, ptr, pe_offsets, v, entry_rows, k
             buffered[p] = w1
             if bypass:
                 finish[k, p] = start + work
-                if same_round:
-                    prev = slices[k - 1]
-                    prev_n = entries[k - 1, p]
-                    if (prev_n > 0 and start + lead_padding[p, sl] == pop[k - 1, p] + prev_n
-                            and first_kept_row[p, sl] == last_row[p, prev]):
+                # back to back (the previous column's last entry issued the cycle before this
+                # one's first) on the same register; see SliceSummary for why only a kept first
+                # entry can be forwarded into
+                if same_round and start == pop[k - 1, p] + entries[k - 1, p]:
+                    row = first_kept_row[p, sl]
+                    if row >= 0 and row == last_row[p, slices[k - 1]]:
                         bypasses += 1
             else:
                 # in-order issue; a kept entry waits acc_latency after its register's last update
@@ -166,9 +167,10 @@ def _segment(layer: EncodedLayer, items: Items, entry_base: np.ndarray, config: 
              n_local_max: int) -> tuple:
     sl = layer.slices
     return _scan(items.rows, items.lanes, items.rounds, items.slices, items.n_rows, layer.ptr,
-                 layer.pe_offsets, layer.v, layer.entry_rows, sl.kept, sl.lead_padding, sl.first_kept_row,
-                 sl.last_row, config.ptr_read_cycles, config.queue_depth, config.broadcast_latency,
-                 config.bypass, config.acc_latency, n_local_max, entry_base, layer.entries_per_word)
+                 layer.pe_offsets, layer.v, layer.entry_rows, sl.entries_total, sl.kept_total,
+                 sl.first_kept_row, sl.last_row, config.ptr_read_cycles, config.queue_depth,
+                 config.broadcast_latency, config.bypass, config.acc_latency, n_local_max, entry_base,
+                 layer.entries_per_word)
 
 
 def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: bool,

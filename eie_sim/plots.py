@@ -442,7 +442,7 @@ def _wrap(head: str, parts: Sequence[str], width: int = 75) -> str:
 def _titles(fig: Figure, ax: Axes, title: str, note: str, df: pd.DataFrame | None = None) -> None:
     """A short figure title (it spans the legend too), and above ``ax`` the layer (when ``df`` holds
     one) and the note in small grey type."""
-    fig.suptitle(title)
+    fig.suptitle(title, x=0.01, ha="left")  # left: clear of the legend on the right
     sub = "\n".join(p for p in (_one_layer(df) if df is not None else "", note) if p)
     if sub:
         ax.set_title(sub, fontsize="small", color="dimgray")
@@ -452,7 +452,8 @@ def _suptitle(fig: Figure, text: str) -> None:
     """A figure title in medium type, each line wrapped to the figure's width (constrained layout
     does not widen a figure for its title)."""
     width = max(20, int(fig.get_figwidth() * 11))  # characters of medium type per line
-    fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.splitlines()), fontsize="medium")
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.splitlines()), fontsize="medium",
+                 x=0.01, ha="left")
 
 
 def _plain_log2_axis(axis: object, ticks: Sequence[float]) -> None:

@@ -18,9 +18,7 @@ events keyed by (unit, action) (:mod:`eie_sim.counts`); this module prices them.
 from __future__ import annotations
 
 import bisect
-import csv
 import functools
-import io
 import math
 import re
 from dataclasses import dataclass, fields, replace
@@ -32,6 +30,7 @@ import pandas as pd
 from compressor.errors import EieFormatError, EieInputError
 from eie_sim.config import SimConfig
 from eie_sim.counts import EVENTS, PE_UNITS, UNITS, Counts
+from eie_sim.csvdata import number, parse_csv
 
 VALUE_BITS = 16  # the datapath's fixed-point width (docs/ARCHITECTURE.md section 3)
 # The codebook register file is sized for EIE's 4-bit codes (16 entries); a layer's own
@@ -46,51 +45,6 @@ _PJ = 1e-12
 
 
 # --------------------------------------------------------------------------- reading CSV tables
-
-
-def _parse_csv(label: str, text: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a CSV text as (line number, {column: stripped text}); checks the header."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise EieFormatError(f"{label}: missing column(s) {', '.join(map(repr, missing))}; "
-                                 f"expected the columns {','.join(columns)}")
-        if len(set(header)) != len(header):
-            raise EieFormatError(f"{label}: a column name appears twice in the header {header}")
-        for rec in reader:
-            if not any(f.strip() for f in rec):
-                continue  # blank line
-            if len(rec) > len(header):
-                raise EieFormatError(f"{label}: line {reader.line_num} has {len(rec)} fields, "
-                                     f"more than the header's {len(header)}")
-            rec = rec + [""] * (len(header) - len(rec))
-            rows.append((reader.line_num, {h: v.strip() for h, v in zip(header, rec, strict=True)}))
-    except csv.Error as e:
-        raise EieFormatError(f"{label}: not a valid CSV file: {e}") from None
-    return rows
-
-
-def _number(label: str, line: int, row: str, field: str, text: str, *, lo: float = 0.0,
-            hi: float = math.inf, positive: bool = False) -> float:
-    """A finite number in [lo, hi] (> lo when ``positive``), or an error naming file, row and field."""
-    where = f"{label}: line {line} (row '{row}'), field '{field}'"
-    if not text:
-        raise EieFormatError(f"{where} is empty; it must be a number")
-    try:
-        v = float(text)
-    except ValueError:
-        raise EieFormatError(f"{where} = {text!r} is not a number") from None
-    if not math.isfinite(v):
-        raise EieFormatError(f"{where} = {text!r} must be finite")
-    if v < lo or v > hi or (positive and v <= lo):
-        if lo == 0.0 and v < 0:
-            raise EieFormatError(f"{where} = {v:g} is negative; energies, powers and areas are >= 0")
-        rng = f"> {lo:g}" if positive else f"in {lo:g}..{hi:g}"
-        raise EieFormatError(f"{where} = {v:g} must be {rng}")
-    return v
 
 
 def _read_text(path: str) -> str:
@@ -163,7 +117,7 @@ def _parse_energy_table(label: str, text: str) -> EnergyTable:
     values: dict[str, float] = {}
     anchors: list[tuple[float, float, int]] = []
     seen: dict[str, int] = {}
-    for line, r in _parse_csv(label, text, _ENERGY_COLUMNS):
+    for line, r in parse_csv(label, text, _ENERGY_COLUMNS):
         name = r["name"]
         if not name:
             raise EieFormatError(f"{label}: line {line}, field 'name' is empty")
@@ -185,7 +139,7 @@ def _parse_energy_table(label: str, text: str) -> EnergyTable:
         if r["unit"] != unit:
             raise EieFormatError(f"{label}: line {line} (row '{name}'), field 'unit' = {r['unit']!r}; "
                                  f"expected {unit!r}")
-        v = _number(label, line, name, "value", r["value"], lo=lo, hi=hi, positive=bool(m))
+        v = number(label, line, name, "value", r["value"], lo=lo, hi=hi, positive=bool(m))
         if m:
             anchors.append((float(m.group(1)) * _SCALE[m.group(2).upper()], v, line))
         else:
@@ -243,20 +197,20 @@ def table2() -> Table2:
     power: dict[str, float] = {}
     area: dict[str, float] = {}
     ref: dict[str, float] = {}
-    for line, r in _parse_csv(label, text, ("unit", "power_mw", "area_um2", "value", "source")):
+    for line, r in parse_csv(label, text, ("unit", "power_mw", "area_um2", "value", "source")):
         unit = r["unit"]
         if unit.startswith("ref."):
             field = unit[4:]
             if field not in (*_REF_INT, "clock_hz"):
                 raise EieFormatError(f"{label}: line {line}: unknown reference field '{field}'")
-            v = _number(label, line, unit, "value", r["value"], positive=True)
+            v = number(label, line, unit, "value", r["value"], positive=True)
             if field != "clock_hz" and v != int(v):
                 raise EieFormatError(f"{label}: line {line} (row '{unit}'), field 'value' must be "
                                      "an integer")
             ref[field] = v
         elif unit in _T2_ROWS:
-            power[unit] = _number(label, line, unit, "power_mw", r["power_mw"])
-            area[unit] = _number(label, line, unit, "area_um2", r["area_um2"])
+            power[unit] = number(label, line, unit, "power_mw", r["power_mw"])
+            area[unit] = number(label, line, unit, "area_um2", r["area_um2"])
         else:
             raise EieFormatError(f"{label}: line {line}, field 'unit': unknown row '{unit}'")
     for name in (*_T2_ROWS, *(f"ref.{f}" for f in ("clock_hz", *_REF_INT))):

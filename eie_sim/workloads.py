@@ -23,8 +23,6 @@ The fitted spreads are data, ``eie_sim/data/variation_rules.csv``, written by
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -36,6 +34,7 @@ from compressor.errors import EieFormatError, EieInputError
 from compressor.model import EncodedModel
 from compressor.pipeline import CompressOptions, compress_layer
 from compressor.provenance import provenance
+from eie_sim.csvdata import number, parse_csv
 
 
 @dataclass(frozen=True)
@@ -100,51 +99,22 @@ class VariationRule:
         return {"row_sigma": self.row_sigma, "col_sigma": self.col_sigma}
 
 
-def _rule_number(label: str, line: int, name: str, field: str, text: str) -> float:
-    where = f"{label}: line {line} (rule {name!r}), field {field!r}"
-    try:
-        v = float(text)
-    except ValueError:
-        raise EieFormatError(f"{where} = {text!r} is not a number") from None
-    if not math.isfinite(v) or v < 0:
-        raise EieFormatError(f"{where} = {text!r} must be a finite number >= 0")
-    return v
-
-
 def parse_variation_rules(text: str, label: str = _RULES_FILE) -> dict[str, VariationRule]:
     """Rules from the CSV text of a variation-rules file; errors name ``label``, the line and field."""
-    reader = csv.reader(io.StringIO(text, newline=""))
     rules: dict[str, VariationRule] = {}
-    try:
-        header = [h.strip() for h in next(reader, [])]
-        missing = [f for f in RULE_FIELDS if f not in header]
-        if missing:
-            raise EieFormatError(f"{label}: missing field(s) {', '.join(map(repr, missing))} in the "
-                                 f"header; expected {','.join(RULE_FIELDS)}")
-        if len(set(header)) != len(header):
-            raise EieFormatError(f"{label}: a field appears twice in the header {header}")
-        for rec in reader:
-            if not any(f.strip() for f in rec):
-                continue
-            line = reader.line_num
-            if len(rec) != len(header):
-                raise EieFormatError(f"{label}: line {line} has {len(rec)} fields, the header "
-                                     f"{len(header)}")
-            row = {h: v.strip() for h, v in zip(header, rec, strict=True)}
-            name = row["name"]
-            for f in RULE_FIELDS:
-                if not row[f]:
-                    raise EieFormatError(f"{label}: line {line} (rule {name!r}), field {f!r} is empty")
-            if name == UNIFORM:
-                raise EieFormatError(f"{label}: line {line}, field 'name': {UNIFORM!r} is built in "
-                                     "(no scales) and cannot be a fitted rule")
-            if name in rules:
-                raise EieFormatError(f"{label}: line {line}, field 'name': rule {name!r} appears twice")
-            nums = {f: _rule_number(label, line, name, f, row[f])
-                    for f in ("row_sigma", "col_sigma", "target_row_cv", "target_col_cv")}
-            rules[name] = VariationRule(**{**{f: row[f] for f in RULE_FIELDS}, **nums})
-    except csv.Error as e:
-        raise EieFormatError(f"{label}: not a valid CSV file: {e}") from None
+    for line, row in parse_csv(label, text, RULE_FIELDS):
+        name = row["name"]
+        for f in RULE_FIELDS:
+            if not row[f]:
+                raise EieFormatError(f"{label}: line {line} (rule {name!r}), field {f!r} is empty")
+        if name == UNIFORM:
+            raise EieFormatError(f"{label}: line {line}, field 'name': {UNIFORM!r} is built in "
+                                 "(no scales) and cannot be a fitted rule")
+        if name in rules:
+            raise EieFormatError(f"{label}: line {line}, field 'name': rule {name!r} appears twice")
+        nums = {f: number(label, line, name, f, row[f])
+                for f in ("row_sigma", "col_sigma", "target_row_cv", "target_col_cv")}
+        rules[name] = VariationRule(**{**{f: row[f] for f in RULE_FIELDS}, **nums})
     absent = [r for r in REQUIRED_RULES if r not in rules]
     if absent:
         raise EieFormatError(f"{label}: field 'name': no row for the rule(s) {', '.join(map(repr, absent))}")

@@ -68,7 +68,7 @@ def test_a_good_file_reads_back(tmp_path):
     ([HEADER, GOOD["dropout"].replace("0.40", "-0.1"), GOOD["no-dropout"]], "col_sigma"),
     ([HEADER, GOOD["dropout"].replace("0.40", "nan"), GOOD["no-dropout"]], "col_sigma"),
     ([HEADER, GOOD["dropout"].replace("2026-12-01", ""), GOOD["no-dropout"]], "date"),
-    ([HEADER, GOOD["dropout"].replace(",python x.py", ""), GOOD["no-dropout"]], "fields"),
+    ([HEADER, GOOD["dropout"].replace(",python x.py", ""), GOOD["no-dropout"]], "command"),
     ([HEADER, GOOD["dropout"], GOOD["dropout"], GOOD["no-dropout"]], "name"),
     ([HEADER, GOOD["dropout"]], "name"),  # the no-dropout rule is missing
     ([HEADER, *GOOD.values(), GOOD["dropout"].replace("dropout,", "uniform,", 1)], "name"),

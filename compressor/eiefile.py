@@ -45,6 +45,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numba
@@ -453,29 +454,44 @@ class _Reader:
                             "needs non-negative integer 'count' and 'nbits'")
         return meta
 
-    def raw_section(self, where: str, table: dict, name: str, nbytes: int) -> memoryview:
-        """A format-2 section's bytes, after its table entry, bounds, size and checksum."""
-        at = f"{where}, section {name!r}"
+    def _entry(self, at: str, table: dict, name: str, keys: tuple[str, ...]) -> dict:
+        """A section's table entry, its integer fields checked."""
         meta = table.get(name)
         if not isinstance(meta, dict):
             raise self.fail(at, "missing from the section table")
-        for key in ("offset", "nbytes", "crc32"):
+        for key in keys:
             if type(meta.get(key)) is not int or meta[key] < 0:
                 raise self.fail(at, f"field {key!r} must be a non-negative integer")
+        return meta
+
+    def _take(self, at: str, meta: dict, check_size: Callable[[int], None]) -> memoryview:
+        """A section's bytes after its bounds (in order, within the file), size and checksum."""
         off, size = meta["offset"], meta["nbytes"]
+        # Sections follow the header and each other in table order: no two layers can share
+        # bytes, so the arrays decoded from a file grow with its size, not its layer count.
         if off < self.cursor:
             raise self.fail(at, f"starts at byte {off}, before byte {self.cursor} where the header "
                             f"or the previous section ends (sections must not overlap)")
         if off + size > self.size:
             raise self.fail(at, f"bytes {off}..{off + size} run past the end of the "
                             f"{self.size}-byte file (truncated?)")
-        if size != nbytes:
-            raise self.fail(at, f"holds {size} bytes, the header implies {nbytes}")
+        check_size(size)
         raw = self.data[off:off + size]
         self.cursor = off + size
         if zlib.crc32(raw) != meta["crc32"]:
             raise self.fail(at, "checksum mismatch (corrupt data)")
         return raw
+
+    def raw_section(self, where: str, table: dict, name: str, nbytes: int) -> memoryview:
+        """A format-2 section's bytes, after its table entry, bounds, size and checksum."""
+        at = f"{where}, section {name!r}"
+        meta = self._entry(at, table, name, ("offset", "nbytes", "crc32"))
+
+        def check_size(size: int) -> None:
+            if size != nbytes:
+                raise self.fail(at, f"holds {size} bytes, the header implies {nbytes}")
+
+        return self._take(at, meta, check_size)
 
     def layer_v1(self, index: int, meta: dict) -> EncodedLayer:
         """A format-1 layer: the packed words, checked against the Huffman streams."""
@@ -520,36 +536,22 @@ class _Reader:
         return layer
 
     def section(self, where: str, table: dict, name: str, count: int | None) -> np.ndarray:
+        """A format-1 section as a typed array, after its table entry, bounds, size and checksum."""
         at = f"{where}, section {name!r}"
-        meta = table.get(name)
-        if not isinstance(meta, dict):
-            raise self.fail(at, "missing from the section table")
-        for key in ("offset", "nbytes", "count", "crc32"):
-            if type(meta.get(key)) is not int or meta[key] < 0:
-                raise self.fail(at, f"field {key!r} must be a non-negative integer")
+        meta = self._entry(at, table, name, ("offset", "nbytes", "count", "crc32"))
         name_of_dtype = meta.get("dtype")
         dtype = _DTYPES.get(name_of_dtype) if isinstance(name_of_dtype, str) else None
         if dtype is None:
             raise self.fail(at, f"dtype {meta.get('dtype')!r:.20} is not one of {sorted(_DTYPES)}")
-        off, nbytes = meta["offset"], meta["nbytes"]
-        # Sections follow the header and each other in table order: no two layers can share
-        # bytes, so the arrays decoded from a file grow with its size, not its layer count.
-        if off < self.cursor:
-            raise self.fail(at, f"starts at byte {off}, before byte {self.cursor} where the header "
-                            f"or the previous section ends (sections must not overlap)")
-        if off + nbytes > self.size:
-            raise self.fail(at, f"bytes {off}..{off + nbytes} run past the end of the "
-                            f"{self.size}-byte file (truncated?)")
-        if meta["count"] * dtype.itemsize != nbytes:
-            raise self.fail(at, f"{meta['count']} values of {dtype.itemsize} bytes do not make "
-                            f"{nbytes} bytes")
-        if count is not None and meta["count"] != count:
-            raise self.fail(at, f"holds {meta['count']} values, the header implies {count}")
-        raw = self.data[off:off + nbytes]
-        self.cursor = off + nbytes
-        if zlib.crc32(raw) != meta["crc32"]:
-            raise self.fail(at, "checksum mismatch (corrupt data)")
-        return np.frombuffer(raw, dtype=dtype)
+
+        def check_size(nbytes: int) -> None:
+            if meta["count"] * dtype.itemsize != nbytes:
+                raise self.fail(at, f"{meta['count']} values of {dtype.itemsize} bytes do not make "
+                                f"{nbytes} bytes")
+            if count is not None and meta["count"] != count:
+                raise self.fail(at, f"holds {meta['count']} values, the header implies {count}")
+
+        return np.frombuffer(self._take(at, meta, check_size), dtype=dtype)
 
     def check_huffman(self, where: str, table: dict, stream: str, sec: dict,
                       expected: np.ndarray) -> None:

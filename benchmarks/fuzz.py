@@ -836,7 +836,7 @@ def _record(target: str, index: int, label: str, payload: bytes | str, err: Fail
     stem.with_suffix(".txt").write_text("".join(traceback.format_exception(err)))
 
 
-TARGETS = ("eie", "eie-v1", "huffman", "toml", "npy")  # eie: format-2 seeds; eie-v1: format-1 seeds
+TARGETS = ("eie", "eie-v1", "huffman", "onnx", "toml", "npy")  # eie: format-2 seeds; eie-v1: format-1 seeds
 
 
 def run_campaign(cases: int, seed: int, targets: tuple[str, ...] = TARGETS,
@@ -853,6 +853,12 @@ def run_campaign(cases: int, seed: int, targets: tuple[str, ...] = TARGETS,
         check_huffman(s)
     tallies = []
     with tempfile.TemporaryDirectory() as tmp:
+        if "onnx" in targets:
+            # imported here: fuzz_onnx imports this module's helpers; warm up so that importing
+            # onnx is not charged to the first case
+            from fuzz_onnx import check_onnx, random_onnx_case, seed_onnx
+
+            check_onnx(seed_onnx(), Path(tmp) / "warm.onnx")
         for target in targets:
             t = Tally(target)
             t0 = time.perf_counter()
@@ -868,6 +874,9 @@ def run_campaign(cases: int, seed: int, targets: tuple[str, ...] = TARGETS,
                     args, shown, check = (stream,), repr(stream), check_huffman
                     size = sum(int(getattr(np.asarray(getattr(stream, f)), "nbytes", 8))
                                for f in ("lengths", "payload"))
+                elif target == "onnx":
+                    label, data = random_onnx_case(rng)
+                    args, size, shown, check = (data, Path(tmp) / "m.onnx"), len(data), data, check_onnx
                 elif target == "toml":
                     label, data = random_toml_case(rng)
                     args, size, shown, check = (data, Path(tmp) / "arch.toml"), len(data), data, check_toml
@@ -898,7 +907,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", type=int, default=10_000, help="random cases per target")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--targets", default=",".join(TARGETS),
-                    help="eie (format-2 files), eie-v1 (format-1 files), huffman, toml, npy")
+                    help="eie (format-2 files), eie-v1 (format-1 files), huffman, onnx, toml, npy")
     args = ap.parse_args(argv)
     tallies = run_campaign(args.cases, args.seed, tuple(args.targets.split(",")))
     df = pd.DataFrame([dataclasses.asdict(t) for t in tallies])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from compressor.sizes import format_size_table, size_table
+from eie_sim.baselines import paper_headline, paper_time_us
 from eie_sim.config import SimConfig
 from eie_sim.energy import dense_baseline
 from eie_sim.plots import energy_vs_pes, save
@@ -43,8 +44,9 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, force: bool = False, out=Non
     result = simulate(model, x, config, engine="simpy")
     print(f"\nSimPy model, {config.n_pes} PEs:", file=out)
     print(format_summary(result), file=out)
-    print("  (the EIE paper reports 12.2 us and 7.2 uJ per inference for Alex-7 on 64 PEs)",
-          file=out)
+    energy = paper_headline("eie_alex7_energy")
+    print(f"  (the EIE paper reports {paper_time_us(DEMO_LAYER, 'EIE', 'actual'):g} us and "
+          f"{float(energy['value']):g} {energy['unit']} per inference for {DEMO_LAYER} on 64 PEs)", file=out)
 
     rows = []
     for n in PE_COUNTS:

@@ -720,6 +720,18 @@ def _dense_note(fits_from: dict[str, float]) -> str:
                  [f"{layer} from {n:g} PEs" for layer, n in fits_from.items()])
 
 
+def _accuracy_note(df: pd.DataFrame) -> str:
+    """The batch's top-1 accuracy of the fixed-point outputs, when the sweep had labels."""
+    if "top1_accuracy" not in df.columns:
+        return ""
+    acc = pd.to_numeric(df["top1_accuracy"], errors="coerce").dropna()
+    if acc.empty:
+        return ""
+    lo, hi = 100 * float(acc.min()), 100 * float(acc.max())
+    span = f"{lo:.1f} %" if lo == hi else f"{lo:.1f}-{hi:.1f} %"
+    return f"top-1 accuracy of the fixed-point outputs: {span}" + (" at every point" if lo == hi else "")
+
+
 def energy_vs_pes(df: pd.DataFrame, baselines: pd.DataFrame | None = None, *, dense: bool = True,
                   by_layer: bool = False) -> Figure:
     """Energy per inference (uJ) vs PE count (log2 x, log y); hollow markers where weights are DRAM-tiled.
@@ -812,7 +824,7 @@ def energy_vs_pes(df: pd.DataFrame, baselines: pd.DataFrame | None = None, *, de
         ax.set_xlabel(AXIS_LABELS["n_pes"])
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel(_energy_label("energy per inference", df))
-    note = "\n".join(p for p in (_fixed_note(df, ["n_pes"]), _dense_note(fits_from)) if p)
+    note = "\n".join(p for p in (_fixed_note(df, ["n_pes"]), _dense_note(fits_from), _accuracy_note(df)) if p)
     if by_layer:
         _suptitle(fig, "Energy per inference vs PE count" + (f"\n{note}" if note else ""))
     else:

@@ -48,11 +48,18 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from compressor import huffman, sizes
-from compressor.encode import EncodedLayer, check_layout_fields, encode_layer, n_rounds, unpack_entries
+from compressor.encode import (
+    EncodedLayer,
+    check_layout_fields,
+    encode_layer,
+    n_rounds,
+    pack_bits,
+    unpack_bits,
+    unpack_entries,
+)
 from compressor.errors import EieError, EieFormatError, EieInputError
 from compressor.model import EncodedModel, as_model
 from compressor.outputs import write_atomic
@@ -109,49 +116,11 @@ def file_versions(path: str | os.PathLike) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- bit fields
 
 
-@numba.njit(cache=True)
-def _pack_bits(values, width, out):  # pragma: no cover - numba
-    """Value ``i`` into bits ``i * width ...`` of ``out``, LSB-first (bit ``b`` of byte ``k`` is
-    bit ``8k + b``); ``out`` must be zeroed and hold the bits."""
-    for i in range(values.shape[0]):
-        x = np.int64(values[i])
-        pos = i * width
-        for b in range(width):
-            if (x >> b) & 1:
-                bit = pos + b
-                out[bit >> 3] |= np.uint8(1 << (bit & 7))
-
-
-@numba.njit(cache=True)
-def _unpack_bits(data, width, out):  # pragma: no cover - numba
-    """Inverse of :func:`_pack_bits` for ``out.shape[0]`` values; ``data`` must hold their bits."""
-    for i in range(out.shape[0]):
-        pos = i * width
-        x = np.int64(0)
-        for b in range(width):
-            bit = pos + b
-            if (data[bit >> 3] >> (bit & 7)) & 1:
-                x |= np.int64(1) << b
-        out[i] = x
-
-
-def pack_bits(values: np.ndarray, width: int) -> bytes:
-    """Non-negative integers below ``2**width`` as ``width``-bit fields, LSB-first, whole bytes."""
-    values = np.ascontiguousarray(values, np.int64).ravel()
-    if values.size and (int(values.min()) < 0 or int(values.max()) >> width):
-        raise EieInputError(f"pack_bits: values {int(values.min())}..{int(values.max())} do not fit "
-                            f"{width} bits")
-    out = np.zeros((values.size * width + 7) // 8, np.uint8)
-    _pack_bits(values, width, out)
-    return out.tobytes()
-
-
 def _unpack(data: memoryview, count: int, width: int, dtype: type) -> tuple[np.ndarray, bool]:
     """(``count`` fields of ``width`` bits, whether the bits after the last are zero); ``data``
     must be exactly the bytes they need (the caller checked the section size)."""
     raw = np.frombuffer(data, np.uint8)
-    out = np.empty(count, dtype)
-    _unpack_bits(raw, width, out)
+    out = unpack_bits(data, width, count, dtype)
     tail = count * width % 8
     return out, not tail or not int(raw[-1]) >> tail
 

@@ -478,22 +478,52 @@ def pack_entries(v: np.ndarray, z: np.ndarray, *, ibits: int, entry_bits: int, w
     return out.tobytes()
 
 
-def pack_bits(values: np.ndarray, bits: int) -> bytes:
-    """Unsigned integers, each ``bits`` wide, packed LSB-first into whole bytes."""
-    values = np.asarray(values, np.uint64)
-    if len(values) and int(values.max()) >> bits:
-        raise EieInputError(f"a value ({int(values.max())}) does not fit {bits} bits")
-    planes = (values[:, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)
-    return np.packbits(planes.astype(np.uint8).ravel(), bitorder="little").tobytes()
+@numba.njit(cache=True)
+def _pack_bits(values, width, out):  # pragma: no cover - numba
+    """Value ``i`` into bits ``i * width ...`` of ``out``, LSB-first (bit ``b`` of byte ``k`` is
+    bit ``8k + b``); ``out`` must be zeroed and hold the bits."""
+    for i in range(values.shape[0]):
+        x = np.int64(values[i])
+        pos = i * width
+        for b in range(width):
+            if (x >> b) & 1:
+                bit = pos + b
+                out[bit >> 3] |= np.uint8(1 << (bit & 7))
 
 
-def unpack_bits(data: bytes, bits: int, count: int) -> np.ndarray:
-    """The inverse of :func:`pack_bits`: ``count`` integers of ``bits`` bits (int64)."""
-    if len(data) * 8 < bits * count:
-        raise EieFormatError(f"{len(data)} bytes cannot hold {count} values of {bits} bits")
-    planes = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[: bits * count]
-    weights = np.left_shift(np.uint64(1), np.arange(bits, dtype=np.uint64))
-    return (planes.reshape(count, bits).astype(np.uint64) @ weights).astype(np.int64)
+@numba.njit(cache=True)
+def _unpack_bits(data, width, out):  # pragma: no cover - numba
+    """Inverse of :func:`_pack_bits` for ``out.shape[0]`` values; ``data`` must hold their bits."""
+    for i in range(out.shape[0]):
+        pos = i * width
+        x = np.int64(0)
+        for b in range(width):
+            bit = pos + b
+            if (data[bit >> 3] >> (bit & 7)) & 1:
+                x |= np.int64(1) << b
+        out[i] = x
+
+
+def pack_bits(values: np.ndarray, width: int) -> bytes:
+    """Non-negative integers below ``2**width`` as ``width``-bit fields, LSB-first, whole bytes
+    (pointers in a .eie file and in a DRAM image of the pointer SRAM)."""
+    values = np.ascontiguousarray(values, np.int64).ravel()
+    if values.size and (int(values.min()) < 0 or int(values.max()) >> width):
+        raise EieInputError(f"pack_bits: values {int(values.min())}..{int(values.max())} do not fit "
+                            f"{width} bits")
+    out = np.zeros((values.size * width + 7) // 8, np.uint8)
+    _pack_bits(values, width, out)
+    return out.tobytes()
+
+
+def unpack_bits(data: bytes | memoryview, width: int, count: int, dtype: type = np.int64) -> np.ndarray:
+    """The inverse of :func:`pack_bits`: ``count`` fields of ``width`` bits."""
+    raw = np.frombuffer(data, np.uint8)
+    if len(raw) * 8 < width * count:
+        raise EieFormatError(f"{len(raw)} bytes cannot hold {count} values of {width} bits")
+    out = np.empty(count, dtype)
+    _unpack_bits(raw, width, out)
+    return out
 
 
 def unpack_entries(data: np.ndarray, entries_per_pe: np.ndarray, *, wbits: int, ibits: int,

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from compressor import eiefile, huffman, sizes
-from compressor.encode import EncodedLayer, encode_layer
+from compressor.encode import EncodedLayer, encode_layer, pack_bits
 from compressor.errors import EieError
 from compressor.huffman import HuffmanStream
 from compressor.importers import load_layer
@@ -340,9 +340,9 @@ def layer_blobs_v2(layer: EncodedLayer, bias: np.ndarray) -> tuple[dict[str, byt
     ptr_bits = max(1, int(layer.ptr.max()).bit_length())
     blobs = {
         "codebook": layer.codebook.astype("<f8").tobytes(),
-        "ptr": eiefile.pack_bits(layer.ptr, ptr_bits),
-        "bias": eiefile.pack_bits(bias, layer.wbits),
-        "huff_lengths": eiefile.pack_bits(np.concatenate([hv.lengths, hz.lengths]),
+        "ptr": pack_bits(layer.ptr, ptr_bits),
+        "bias": pack_bits(bias, layer.wbits),
+        "huff_lengths": pack_bits(np.concatenate([hv.lengths, hz.lengths]),
                                           sizes.HUFFMAN_LENGTH_BITS),
         "huff_v_payload": hv.payload.tobytes(), "huff_z_payload": hz.payload.tobytes(),
     }

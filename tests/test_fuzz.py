@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from benchmarks import fuzz
 from compressor import eiefile, huffman, sizes
+from compressor.encode import pack_bits
 from compressor.errors import EieConfigError, EieError, EieFormatError
 from compressor.huffman import HuffmanStream
 from compressor.importers import load_layer, load_npy
@@ -438,7 +439,7 @@ def case_v2_lengths_not_optimal(s: Seed) -> bytes:
     hz = huffman.encode(z, 1 << lay.ibits)
     img = copy.deepcopy(s.img)
     img.blobs[(0, "huff_v_payload")] = payload.tobytes()
-    img.blobs[(0, "huff_lengths")] = eiefile.pack_bits(np.concatenate([flat, hz.lengths]), 5)
+    img.blobs[(0, "huff_lengths")] = pack_bits(np.concatenate([flat, hz.lengths]), 5)
     return fuzz.build(img, fuzz.set_path(("layers", 0, "huffman", "v", "nbits"), len(v) * lay.wbits))
 
 
@@ -446,14 +447,14 @@ def case_v2_lengths_oversubscribed(s: Seed) -> bytes:
     img = copy.deepcopy(s.img)
     lay = s.model.layers[0]
     lengths = np.ones((1 << lay.wbits) + (1 << lay.ibits), np.uint8)
-    img.blobs[(0, "huff_lengths")] = eiefile.pack_bits(lengths, 5)
+    img.blobs[(0, "huff_lengths")] = pack_bits(lengths, 5)
     return fuzz.build(img)
 
 
 def case_v2_ptr_bits_too_wide(s: Seed) -> bytes:
     img = copy.deepcopy(s.img)
     bits = img.header["layers"][0]["ptr_bits"] + 1
-    img.blobs[(0, "ptr")] = eiefile.pack_bits(s.model.layers[0].ptr, bits)
+    img.blobs[(0, "ptr")] = pack_bits(s.model.layers[0].ptr, bits)
     return fuzz.build(img, fuzz.set_path(("layers", 0, "ptr_bits"), bits))
 
 
@@ -462,7 +463,7 @@ def case_v2_ptr_bits_too_narrow(s: Seed) -> bytes:
     img = copy.deepcopy(s.img)
     bits = img.header["layers"][0]["ptr_bits"] - 1
     ptr = s.model.layers[0].ptr & ((1 << bits) - 1)
-    img.blobs[(0, "ptr")] = eiefile.pack_bits(ptr, bits)
+    img.blobs[(0, "ptr")] = pack_bits(ptr, bits)
     return fuzz.build(img, fuzz.set_path(("layers", 0, "ptr_bits"), bits))
 
 
@@ -580,7 +581,7 @@ def test_huge_output_count_stays_small_v2(seeds: dict[str, Seed]) -> None:
     huge Huffman count, allocate nothing of those sizes."""
     img = copy.deepcopy(seeds["empty-layer/v2"].img)
     img.header["layers"][0].update(m=1 << 24, n_pes=1, regs=1 << 16)  # 256 rounds x 2 columns
-    img.blobs[(0, "ptr")] = eiefile.pack_bits(np.zeros(256 * 2 + 1, np.int64), 1)
+    img.blobs[(0, "ptr")] = pack_bits(np.zeros(256 * 2 + 1, np.int64), 1)
     data = fuzz.build(img)
     verdict, peak = fuzz.guarded(fuzz.check_eie, data, size=len(data))
     assert verdict == "ok" and peak < 4 << 20

@@ -21,6 +21,7 @@ import bisect
 import functools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -488,13 +489,14 @@ def area(config: SimConfig) -> dict[str, float]:
 # --------------------------------------------------------------------------- dense baseline
 
 
-def dense_baseline(m: int, n: int, config: SimConfig) -> dict[str, object]:
+def dense_baseline(m: int, n: int, config: SimConfig, *, resident: bool | None = None) -> dict[str, object]:
     """The dense accelerator of docs/ARCHITECTURE.md section 7 on an m x n layer, priced by the same table.
 
     Cycles: ceil(m/N)*n + 3 with 16-bit weights resident in the N sparse-matrix SRAMs, or
     max(that, ceil(2mn / B)) + L_dram when streamed. Energy: multiply + add per MAC, an
     SRAM word per spmat_width_bits/16 weights (or 16 DRAM bits per weight), n activation SRAM
-    reads per round, and the static term per PE-cycle.
+    reads per round, and the static term per PE-cycle. ``resident`` overrides the fit (a
+    model's layers share the SRAMs: :func:`dense_model`).
     """
     for name, v in (("m", m), ("n", n)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -503,7 +505,8 @@ def dense_baseline(m: int, n: int, config: SimConfig) -> dict[str, object]:
     rows_per_pe = -(-m // npe)
     compute = rows_per_pe * n + 3
     weight_bytes = 2 * m * n
-    resident = weight_bytes <= npe * config.spmat_bytes
+    if resident is None:
+        resident = weight_bytes <= npe * config.spmat_bytes
     cycles = compute if resident else (
         max(compute, math.ceil(weight_bytes / config.dram_bytes_per_cycle)) + config.dram_latency_cycles)
     rounds = -(-rows_per_pe // config.regs)
@@ -520,3 +523,21 @@ def dense_baseline(m: int, n: int, config: SimConfig) -> dict[str, object]:
     b = energy(counts, config)
     return {"cycles": cycles, "seconds": cycles / config.clock_hz, "resident": resident,
             "energy_j": b.total_j, "energy_by_unit_j": b.by_unit_j, "macs": macs}
+
+
+def dense_model(shapes: Sequence[tuple[int, int]], config: SimConfig) -> dict[str, object]:
+    """Section 7's dense accelerator on a model's ``(m, n)`` layers, run one after another.
+
+    The layers share the SRAMs: a resident prefix of them, while their 16-bit weights fit the
+    N sparse-matrix SRAMs together, as EIE's own memory plan keeps one; the rest stream from
+    DRAM. Cycles and energy add up; ``resident`` says whether every layer is resident.
+    """
+    capacity = config.n_pes * config.spmat_bytes
+    used, prefix, parts = 0, True, []
+    for m, n in shapes:
+        prefix = prefix and used + 2 * m * n <= capacity
+        used += 2 * m * n if prefix else 0
+        parts.append(dense_baseline(m, n, config, resident=prefix))
+    return {"cycles": sum(p["cycles"] for p in parts), "seconds": sum(p["seconds"] for p in parts),
+            "energy_j": sum(p["energy_j"] for p in parts), "resident": all(p["resident"] for p in parts),
+            "layers": parts}

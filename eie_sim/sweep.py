@@ -37,7 +37,7 @@ from compressor.pipeline import compress_model
 from compressor.provenance import CONTRACT_VERSION, git_commit, package_version
 from eie_sim.batch import SUMMARY_FIGURES, Inputs, load_inputs, load_labels, simulate_batch
 from eie_sim.config import SimConfig
-from eie_sim.energy import dense_baseline
+from eie_sim.energy import dense_model
 from eie_sim.workloads import (
     BENCHMARKS,
     DEFAULT_SPARSITY,
@@ -183,11 +183,9 @@ def point_inputs(point: Point, model: EncodedModel) -> Inputs:
 
 def dense_figures(model: EncodedModel, config: SimConfig) -> dict[str, object]:
     """The dense accelerator of contract section 7 on the same model: cycles, energy, residency."""
-    parts = [dense_baseline(layer.m, layer.n, config) for layer in model.layers]
-    return {"dense_cycles": sum(p["cycles"] for p in parts),
-            "dense_time_s": sum(p["seconds"] for p in parts),
-            "dense_energy_j": sum(p["energy_j"] for p in parts),
-            "dense_resident": all(p["resident"] for p in parts)}
+    d = dense_model([(layer.m, layer.n) for layer in model.layers], config)
+    return {"dense_cycles": d["cycles"], "dense_time_s": d["seconds"], "dense_energy_j": d["energy_j"],
+            "dense_resident": d["resident"]}
 
 
 def _batch_row(results: Sequence[dict[str, object]]) -> dict[str, object]:

@@ -22,6 +22,7 @@ from eie_sim.energy import (
     calibration_table,
     column_index_bits,
     dense_baseline,
+    dense_model,
     energy,
     load_energy_table,
     table2,
@@ -386,3 +387,15 @@ def test_garbage_files_raise_format_error(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(EieFormatError, match="junk.csv"):
         EnergyModel.for_config(SimConfig(energy_table=str(path)))
+
+
+def test_dense_model_keeps_a_resident_prefix():
+    """Two layers that fit alone but not together: the first stays resident, the second streams."""
+    config = SimConfig(n_pes=1, spmat_bytes=1000)
+    d = dense_model([(10, 30), (10, 30)], config)  # 600 bytes each, 1000 bytes of SRAM
+    assert [p["resident"] for p in d["layers"]] == [True, False] and not d["resident"]
+    alone = dense_baseline(10, 30, config)
+    assert alone["resident"] and d["layers"][0]["cycles"] == alone["cycles"]
+    streamed = 10 * 30 + 3  # ceil(10 / 1) * 30 + 3 compute cycles, 600 bytes at 16 B/cycle + 100
+    assert d["layers"][1]["cycles"] == max(streamed, 600 // 16 + 1) + 100
+    assert d["cycles"] == alone["cycles"] + d["layers"][1]["cycles"]

@@ -21,8 +21,7 @@ class PointerReadUnit:
         self.n_banks = banks
         self.ptr_bits = ptr_bits
         self.slots = slots
-        per_bank = -(-slots // banks)
-        self.banks = [array("q", bytes(8 * per_bank)) for _ in range(banks)]
+        self.banks = [array("q") for _ in range(banks)]  # grown as written, up to the capacity
         self.base = 0  # first slot of the region the current segment reads
         self.reads = 0
 
@@ -36,7 +35,10 @@ class PointerReadUnit:
         for b in range(nb):
             first = slot + (b - slot) % nb  # the first slot from `slot` on that lives in bank b
             part = values[first - slot:: nb]
-            self.banks[b][first // nb: first // nb + len(part)] = array("q", part.tolist())
+            bank, end = self.banks[b], first // nb + len(part)
+            if end > len(bank):
+                bank.frombytes(bytes(8 * (end - len(bank))))
+            bank[first // nb: end] = array("q", part.tolist())
 
     def write_packed(self, slot: int, data: bytes, count: int) -> None:
         """Write port for a DRAM burst: ``count`` pointers packed at ptr_bits in ``data``."""

@@ -13,7 +13,10 @@ class SparseMatrixReadUnit:
     """
 
     def __init__(self, *, capacity_bytes: int, word_bits: int) -> None:
-        self.sram = bytearray(capacity_bytes)
+        # The image grows as it is written, up to the SRAM's capacity: a 16 MB SRAM per PE
+        # costs only the bytes a layer uses.
+        self.capacity = capacity_bytes
+        self.sram = bytearray()
         self.word_bytes = word_bits // 8
         self.word_bits = word_bits
         self.base = 0  # byte address of the region the current segment reads
@@ -32,10 +35,13 @@ class SparseMatrixReadUnit:
 
     def write(self, address: int, data: bytes) -> None:
         """Write port (DRAM bursts, the one-time load of resident layers)."""
-        if address < 0 or address + len(data) > len(self.sram):
-            raise IndexError(f"bytes {address}..{address + len(data) - 1} are outside the "
-                             f"{len(self.sram)}-byte sparse-matrix SRAM")
-        self.sram[address: address + len(data)] = data
+        end = address + len(data)
+        if address < 0 or end > self.capacity:
+            raise IndexError(f"bytes {address}..{end - 1} are outside the {self.capacity}-byte "
+                             f"sparse-matrix SRAM")
+        if end > len(self.sram):
+            self.sram.extend(bytes(end - len(self.sram)))
+        self.sram[address:end] = data
 
     def use_region(self, address: int) -> None:
         self.base = address

@@ -17,10 +17,10 @@ from compressor.errors import EieInputError
 def check_writable(path: str | os.PathLike, force: bool) -> Path:
     """Refuse to overwrite ``path`` unless ``force``; return it as a Path."""
     p = Path(path)
+    if p.is_dir():
+        raise EieInputError(f"{p}: is a directory; give a file path to write")
     if p.exists() and not force:
         raise EieInputError(f"{p}: already exists; pass --force to overwrite it")
-    if p.exists() and p.is_dir():
-        raise EieInputError(f"{p}: is a directory, expected a file path")
     return p
 
 

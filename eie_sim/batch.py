@@ -18,10 +18,10 @@ from tqdm import tqdm
 from compressor.calibrate import activation_frac_bits
 from compressor.errors import EieInputError
 from compressor.importers import _npz_arrays, load_npy
-from compressor.model import EncodedModel, as_model
+from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
 from eie_sim.result import Result
-from eie_sim.simulate import adapt_encoding, check_activations, simulate
+from eie_sim.simulate import check_activations, prepare, run_prepared
 
 #: Figures summarised over a batch (mean, min and max of each).
 SUMMARY_FIGURES = ("cycles", "time_s", "energy_j", "power_w", "pe_utilization", "mac_efficiency",
@@ -89,14 +89,8 @@ def load_inputs(spec: str, n: int) -> Inputs:
 
 
 def load_labels(path: str, batch: int) -> np.ndarray:
-    """Integer class labels, one per input of the batch."""
-    y = load_npy(path)
-    if y.ndim != 1 or y.dtype.kind not in "iub":
-        raise EieInputError(f"{path}: labels must be a vector of integer classes, got dtype {y.dtype} "
-                            f"shape {y.shape}")
-    if len(y) != batch:
-        raise EieInputError(f"{path}: {len(y)} labels for a batch of {batch} inputs")
-    return y.astype(np.int64)
+    """Integer class labels from a ``.npy`` file, one per input of the batch."""
+    return check_labels(load_npy(path), batch, path)
 
 
 @dataclass(frozen=True)
@@ -152,21 +146,38 @@ def calibrated(model: EncodedModel, x: np.ndarray) -> EncodedModel:
                         {**model.provenance, "fa_calibrated_on": f"{len(x)} input(s)"})
 
 
+def check_labels(labels: object, batch: int, where: str = "labels") -> np.ndarray:
+    """Integer class labels, one per input of a batch of ``batch``."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.dtype.kind not in "iub":
+        raise EieInputError(f"{where}: labels must be a vector of integer classes, got dtype {y.dtype} "
+                            f"shape {y.shape}")
+    if len(y) != batch:
+        raise EieInputError(f"{where}: {len(y)} labels for a batch of {batch} inputs")
+    return y.astype(np.int64)
+
+
 def simulate_batch(layer_or_model: object, inputs: Inputs | np.ndarray, config: SimConfig | None = None,
                    *, engine: str = "fast", labels: Sequence[int] | np.ndarray | None = None,
                    progress: bool = False) -> BatchResult:
-    """Run every input of a batch (rows of a 2-D array) on ``engine``; one Result each."""
-    config = config or SimConfig()
-    model, _ = adapt_encoding(as_model(layer_or_model), config)
+    """Run every input of a batch (rows of a 2-D array) on ``engine``; one Result each.
+
+    The model is encoded and planned once; its activation format is its own, or calibrated
+    once over the whole batch.
+    """
+    prep = prepare(layer_or_model, config, engine=engine)
     if not isinstance(inputs, Inputs):
-        arr = np.atleast_2d(np.asarray(inputs))
+        arr = np.asarray(inputs)
+        arr = arr[None, :] if arr.ndim == 1 else arr
+        if arr.ndim != 2:
+            raise EieInputError(f"inputs have shape {arr.shape}; expected a vector or a batch (inputs, n)")
         for row in arr:
-            check_activations(row, model)
+            check_activations(row, prep.model)
         inputs = Inputs(arr.astype(np.float64), "array", np.ndim(inputs) == 1)
-    y = None if labels is None else np.asarray(labels, np.int64)
-    if y is not None and len(y) != len(inputs):
-        raise EieInputError(f"{len(y)} labels for a batch of {len(inputs)} inputs")
-    model = calibrated(model, inputs.x)
-    results = [simulate(model, x, config, engine=engine)
+    if not len(inputs):
+        raise EieInputError(f"{inputs.source}: the batch is empty")
+    y = None if labels is None else check_labels(labels, len(inputs))
+    fa = calibrated(prep.model, inputs.x).fa
+    results = [run_prepared(prep, x, fa=fa)[0]
                for x in tqdm(inputs.x, desc="inputs", unit="input", disable=not progress)]
     return BatchResult(results, inputs.source, inputs.density, y)

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ from compressor.provenance import CONTRACT_VERSION, package_version
 from compressor.quantize import INITS, METHODS
 from compressor.sizes import format_size_table, size_table
 from eie_sim.config import ARCH_FLAGS, SimConfig, format_config
-from eie_sim.simulate import ENGINES, simulate_runs
+from eie_sim.simulate import ENGINES, EieWarning, simulate_runs
 from eie_sim.summary import format_summary
 from eie_sim.workloads import SPARSITY_MODELS, random_activations
 
@@ -157,10 +158,15 @@ def input_file(path: str) -> str:
 
 def output_file(path: str, force: bool) -> Path:
     """A file to write: not a directory, and not an existing file without --force."""
-    p = Path(path)
-    if p.is_dir():
-        raise EieInputError(f"{p}: is a directory; give a file path to write")
-    return check_writable(p, force)
+    return check_writable(path, force)
+
+
+def int_list(flag: str, text: str) -> list[int]:
+    """A comma-separated list of integers given to ``flag``."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise EieInputError(f"{flag} {text!r}: not a comma-separated list of integers") from None
 
 
 def _note(text: str) -> None:
@@ -184,7 +190,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
         from compressor.retrain import RetrainOptions, retrain_compress
 
         x_train = load_npy(args.retrain)
-        y_train = load_npy(args.retrain_labels or args.labels or _missing("--retrain-labels"))
+        # --labels label the --eval inputs; they stand for the training labels only without --eval
+        y_train = load_npy(args.retrain_labels or (None if args.eval else args.labels)
+                           or _missing("--retrain-labels"))
         model, log = retrain_compress(layers, options, x_train, y_train,
                                       RetrainOptions(epochs=args.epochs, seed=args.seed),
                                       calibration=calib, input_after_relu=args.after_relu,
@@ -267,10 +275,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     size, (fmt, _) = Path(args.file).stat().st_size, eiefile.file_versions(args.file)
     huff, bias, stored = (int(table.loc["total", k])
                           for k in ("bytes_huffman", "bias_bytes_pq", "bytes_stored"))
+    codebooks = stored - huff - bias  # stored as float64, counted at 32 bits in the table
     print(f"\nfile size: {size:,} bytes (format {fmt}"
           + ("; format 1 also holds the packed SRAM words and 32-bit pointers)" if fmt == 1 else ")"))
-    print(f"size table total +Huffman: {huff:,} bytes, plus {bias:,} bytes of bias codes = "
-          f"{stored:,} bytes stored; the other {size - stored:,} bytes are "
+    print(f"size table total +Huffman: {huff:,} bytes, plus {bias:,} bytes of bias codes and {codebooks:,} "
+          f"bytes for 64-bit codebooks = {stored:,} bytes stored; the other {size - stored:,} bytes are "
           + ("format 1's extra copies, header and alignment" if fmt == 1
              else "header, checksums and alignment"))
     return 0
@@ -304,11 +313,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for path in (args.json, args.trace, args.per_input):
         if path:
             output_file(path, args.force)
+    if args.labels and not args.activations:
+        raise EieInputError("--labels needs the inputs they label: give --activations X.npy too")
     print_config(config)
     model, inputs = _simulation_inputs(args, config)
-    if args.labels:
-        return _simulate_batch(model, inputs, config, args)
-    if len(inputs) > 1:
+    if args.labels or args.per_input or len(inputs) > 1:
         return _simulate_batch(model, inputs, config, args)
     result, model, runs = simulate_runs(model, inputs.x[0], config, engine=args.engine)
     for w in result.warnings:
@@ -383,7 +392,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for field, values in grid.items():  # every value is checked before any work starts
         for value in values:
             base.replace(**{field: value})
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = int_list("--seeds", args.seeds)
+    if args.jobs is not None and args.jobs < 1:
+        raise EieInputError(f"--jobs {args.jobs}: must be at least 1")
+    if args.act_density is not None and not 0.0 < args.act_density <= 1.0:
+        raise EieInputError(f"--act-density {args.act_density:g}: must be in (0, 1]")
     if args.labels and not args.activations:
         raise EieInputError("--labels needs the batch they label: give --activations X.npy too")
     points = make_points(args.layers, grid, seeds=seeds, sparsity=args.sparsity,
@@ -446,7 +459,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from eie_sim.reproduce import run_reproduce
 
-    seeds = [args.seed] if args.seed is not None else [int(s) for s in args.seeds.split(",")]
+    seeds = [args.seed] if args.seed is not None else int_list("--seeds", args.seeds)
     print_config(SimConfig())
     print(f"seeds: {', '.join(map(str, seeds))}")
     path = run_reproduce(args.out, seeds=seeds, jobs=args.jobs, force=args.force,
@@ -459,17 +472,18 @@ def cmd_example(args: argparse.Namespace) -> int:
     if args.name == "mlp":
         from eie_sim.examples.mlp_study import run_mlp_study
 
-        for line in run_mlp_study(args.out, seed=int(args.seeds.split(",")[0]), force=args.force):
+        for line in run_mlp_study(args.out, seed=int_list("--seeds", args.seeds)[0], force=args.force):
             print(line)
         return 0
     from eie_sim.examples.lenet import run_lenet_example
 
     print_config(SimConfig())
-    res = run_lenet_example(args.out, seeds=[int(s) for s in args.seeds.split(",")],
+    out = args.out or "lenet_out"
+    res = run_lenet_example(out, seeds=int_list("--seeds", args.seeds),
                             sim_images=args.sim_images, force=args.force, progress=not args.quiet)
     for k, v in res["targets"].items():
         print(f"{k}: {v}")
-    print(f"wrote {Path(args.out) / 'report.md'} ({res['runtime_s']:.0f} s)")
+    print(f"wrote {Path(out) / 'report.md'} ({res['runtime_s']:.0f} s)")
     return 0
 
 
@@ -665,7 +679,9 @@ def _pipe_safe_stdout() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    with _pipe_safe_stdout():
+    with _pipe_safe_stdout(), warnings.catch_warnings():
+        # suspicious input is reported as "note:" lines; Python's own warning print would repeat it
+        warnings.simplefilter("ignore", EieWarning)
         try:
             return args.func(args)
         except EieError as e:

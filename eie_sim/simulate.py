@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from eie_sim.checks import check_runs
 from eie_sim.config import SimConfig
 from eie_sim.functional import bias_fix, input_fix
 from eie_sim.layout import layer_input
-from eie_sim.memory import plan_model
+from eie_sim.memory import LayerPlan, plan_model
 from eie_sim.result import Result, build_result
 from eie_sim.run import LayerRun
 from eie_sim.simpy_model import engine as simpy_engine
@@ -87,28 +88,54 @@ def simulate(layer_or_model: EncodedLayer | EncodedModel, activations: np.ndarra
     return simulate_runs(layer_or_model, activations, config, engine=engine)[0]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A model encoded for a configuration and its memory plan: what every input of a batch shares."""
+
+    model: EncodedModel
+    plans: list[LayerPlan]
+    config: SimConfig
+    engine: str
+    notes: list[str]  # re-encoding notes
+
+
+def prepare(layer_or_model: EncodedLayer | EncodedModel, config: SimConfig | None = None, *,
+            engine: str = "simpy") -> Prepared:
+    """Re-encode the model for ``config`` where needed and plan its memory, once."""
+    config = config or SimConfig()
+    if engine not in ENGINES:
+        raise EieInputError(f"engine {engine!r} is not one of {sorted(ENGINES)}")
+    model, notes = adapt_encoding(as_model(layer_or_model), config)
+    return Prepared(model, plan_model(model.layers, config), config, engine, notes)
+
+
+def run_prepared(prep: Prepared, activations: np.ndarray, *, fa: int | None = None,
+                 stacklevel: int = 2) -> tuple[Result, list[LayerRun]]:
+    """One inference of a prepared model; ``fa`` (or the model's, or calibration on this input)
+    fixes the activation format."""
+    model, config = prep.model, prep.config
+    x, input_notes = check_activations(activations, model)
+    for note in input_notes:
+        warnings.warn(note, EieWarning, stacklevel=stacklevel + 1)
+    fa = fa if fa is not None else model.fa if model.fa is not None else activation_frac_bits(
+        list(model.layers), x)
+    x_fix = input_fix(x, fa)
+    runs = ENGINES[prep.engine](model, prep.plans, x_fix, fa, config)
+    if config.check or os.environ.get(CHECK_ENV) == "1":
+        ins = [layer_input(layer, a, bias_fix(fa)) for a, layer in
+               zip([x_fix, *(r.out_fix for r in runs[:-1])], model.layers, strict=True)]
+        check_runs(model.layers, prep.plans, runs, ins, config)
+    prov = provenance(config=config.to_dict(), engine=prep.engine, model=dict(model.provenance))
+    result = build_result(model, runs, prep.plans, fa=fa, config=config, engine=prep.engine,
+                          warnings=[*prep.notes, *input_notes], provenance=prov)
+    return result, runs
+
+
 def simulate_runs(layer_or_model: EncodedLayer | EncodedModel, activations: np.ndarray,
                   config: SimConfig | None = None, *,
                   engine: str = "simpy") -> tuple[Result, EncodedModel, list[LayerRun]]:
     """:func:`simulate`, also returning the (possibly re-encoded) model and the engines' raw
     timelines, for traces."""
-    config = config or SimConfig()
-    if engine not in ENGINES:
-        raise EieInputError(f"engine {engine!r} is not one of {sorted(ENGINES)}")
-    model, notes = adapt_encoding(as_model(layer_or_model), config)
-    x, input_notes = check_activations(activations, model)
-    notes += input_notes
-    for note in input_notes:
-        warnings.warn(note, EieWarning, stacklevel=2)
-    fa = model.fa if model.fa is not None else activation_frac_bits(list(model.layers), x)
-    plans = plan_model(model.layers, config)
-    x_fix = input_fix(x, fa)
-    runs = ENGINES[engine](model, plans, x_fix, fa, config)
-    if config.check or os.environ.get(CHECK_ENV) == "1":
-        ins = [layer_input(layer, a, bias_fix(fa)) for a, layer in
-               zip([x_fix, *(r.out_fix for r in runs[:-1])], model.layers, strict=True)]
-        check_runs(model.layers, plans, runs, ins, config)
-    prov = provenance(config=config.to_dict(), engine=engine, model=dict(model.provenance))
-    result = build_result(model, runs, plans, fa=fa, config=config, engine=engine, warnings=notes,
-                          provenance=prov)
-    return result, model, runs
+    prep = prepare(layer_or_model, config, engine=engine)
+    result, runs = run_prepared(prep, activations, stacklevel=3)
+    return result, prep.model, runs

@@ -45,9 +45,10 @@ def _efficiency_notes(r: Result) -> list[str]:
     idle = [p for p, b in enumerate(r.busy_cycles) if b == 0]
     rowless = [p for p in range(r.config["n_pes"]) if p >= min(lay.shape[0] for lay in r.layers)]
     if r.mac_efficiency and r.pe_utilization > EFFICIENCY_GAP * r.mac_efficiency:
+        p = 1 if r.config["ptr_banks"] == 2 else 2  # cycles a column's pointer read takes
         out.append("  (utilisation counts every cycle a PE spends on a column, including padding entries "
-                   "and the one cycle an empty column still takes; MAC efficiency counts only kept "
-                   "weights multiplied)")
+                   f"and the {p} cycle{'s' if p > 1 else ''} an empty column still takes; MAC efficiency "
+                   "counts only kept weights multiplied)")
     if rowless:
         out.append(f"  {len(rowless)} of {r.config['n_pes']} PEs hold no rows of the narrowest layer "
                    f"({_ranges(rowless)}): they only read pointers, never multiply there")

@@ -71,10 +71,23 @@ class Point:
 
     @property
     def key(self) -> str:
-        """Stable identity of the point's inputs (not its index), for resuming."""
+        """Stable identity of the point's inputs (not its index), for resuming: an edited input,
+        label or layer file (another size or modification time) makes a new point."""
+        files = [_file_stamp(f) for f in (self.layer, self.inputs, self.labels)
+                 if f is not None and f not in BENCHMARKS]
         blob = json.dumps([self.layer, sorted(self.overrides), self.seed, self.sparsity,
-                           self.act_density, self.inputs, self.labels, self.select], default=str)
+                           self.act_density, self.inputs, self.labels, self.select, files], default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _file_stamp(spec: str) -> tuple[int, int] | None:
+    """(size, mtime) of the file a source names (``x.npz:NAME`` names x.npz), None if absent."""
+    path = Path(spec.partition(":")[0] if ".npz:" in spec.lower() else spec)
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def make_points(layers: Sequence[str], grid: dict[str, Sequence[object]], *,
@@ -271,6 +284,31 @@ def _cell(v: object) -> object:
     return "" if v is None else v
 
 
+def validate_points(points: Sequence[Point], base: SimConfig) -> None:
+    """Refuse a sweep before any work: every point's configuration, and its inputs and labels
+    against each layer source's input count."""
+    for p in points:
+        base.replace(**dict(p.overrides))
+    checked: dict[tuple[str, str | None], int] = {}
+    for p in points:
+        if p.inputs is None or (p.layer, p.inputs) in checked:
+            continue
+        n = _n_inputs(p.layer, p.select)
+        inputs = load_inputs(p.inputs, n)
+        if p.labels is not None:
+            load_labels(p.labels, len(inputs))
+        checked[(p.layer, p.inputs)] = n
+
+
+def _n_inputs(layer: str, select: tuple[str | None, str | None]) -> int:
+    """Inputs of a layer source's first layer, without generating or compressing it."""
+    if layer in BENCHMARKS:
+        return BENCHMARKS[layer].n_in
+    if layer.lower().endswith(".eie"):
+        return eiefile.load(layer).n_inputs
+    return int(load_layers(layer, *select)[0][1].shape[1])
+
+
 def default_cache_dir(results: str | Path) -> Path:
     """Where a sweep keeps its generated layers unless told otherwise: beside its results file."""
     return Path(results).parent / ".eie-cache"
@@ -287,6 +325,7 @@ def run_sweep(points: Sequence[Point], out: str | Path, *, base: SimConfig | Non
     None: no disk cache).
     """
     base = base or SimConfig()
+    validate_points(points, base)
     out = Path(out)
     cache = str(default_cache_dir(out)) if cache_dir == "default" else (
         None if cache_dir is None else str(cache_dir))
@@ -304,10 +343,10 @@ def run_sweep(points: Sequence[Point], out: str | Path, *, base: SimConfig | Non
         # rewrite without a torn tail so that appends start on a fresh line
         write_atomic(out, _rows_to_csv(header, done_rows), force=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    writer = RowWriter(out, header or None)
     own = executor is None
     if own:
         executor = ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1)
+    writer = RowWriter(out, header or None)
     try:
         for _ in _run(todo, base, engine, executor, writer, progress, cache):
             pass

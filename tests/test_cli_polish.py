@@ -171,3 +171,18 @@ def test_relu_between_layers_is_documented(capsys) -> None:
         main(["compress", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "ReLU after every layer but the last" in out
+
+
+def test_sweep_inputs_are_checked_before_any_work(tmp_path: Path, capsys) -> None:
+    np.save(tmp_path / "x.npy", np.ones((3, 7)))  # NT-We takes 4096 inputs
+    out = tmp_path / "s.csv"
+    rc, stdout, err = run(capsys, "sweep", "NT-We", "--activations", str(tmp_path / "x.npy"), "-o", str(out))
+    assert rc == 2 and "each input has 7 values; the model takes 4096" in err
+    assert not out.exists()
+    rc, _, err = run(capsys, "sweep", "NT-We", "--seeds", "a,b", "-o", str(out))
+    assert rc == 2 and "--seeds 'a,b': not a comma-separated list of integers" in err
+    rc, _, err = run(capsys, "sweep", "NT-We", "--jobs", "0", "-o", str(out))
+    assert rc == 2 and "--jobs 0" in err
+    rc, _, err = run(capsys, "sweep", "NT-We", "--spmat-kb", "0.25,128", "--spmat-width", "4096",
+                     "-o", str(out))
+    assert rc == 2 and "spmat_width_bits = 4096" in err and not out.exists()

@@ -205,7 +205,7 @@ def _summarise_slices(v, rows, pe_offsets, ptr, kept, first_row, last_row):
 @dataclass(frozen=True)
 class SliceSummary:
     """Per (PE, round * ncols + column) slice, computed once at layout time (N x S, int32), and
-    per slice over all PEs (S, int64). Rows are local rows (``i // N``).
+    per slice summed over all PEs (S, int64). Rows are local rows (``i // N``).
 
     A column can only be forwarded into (bypass) when its first entry is kept: a PE starts a
     column no earlier than the previous one ends, so a kept entry after leading padding is at
@@ -214,7 +214,6 @@ class SliceSummary:
     entry's (always kept: padding never ends a slice), -1 for an empty slice.
     """
 
-    kept: np.ndarray
     first_kept_row: np.ndarray
     last_row: np.ndarray
     entries_total: np.ndarray  # padding included
@@ -305,8 +304,8 @@ class EncodedLayer:
         kept = np.zeros(shape, np.int32)
         first, last = np.full(shape, -1, np.int32), np.full(shape, -1, np.int32)
         _summarise_slices(self.v, self.entry_rows, self.pe_offsets, self.ptr, kept, first, last)
-        out = SliceSummary(kept, first, last, self.slice_counts.sum(axis=0), kept.sum(axis=0, dtype=np.int64))
-        for a in (kept, first, last, out.entries_total, out.kept_total):
+        out = SliceSummary(first, last, self.slice_counts.sum(axis=0), kept.sum(axis=0, dtype=np.int64))
+        for a in (first, last, out.entries_total, out.kept_total):
             a.flags.writeable = False
         return out
 

@@ -2,9 +2,11 @@
 
 (a) The EIE paper's own CPU / GPU / mobile-GPU batch-1 latencies (Table IV), with
     energy = platform power x time, as the paper computes it. Data files with sources.
-(b) The dense accelerator of docs/ARCHITECTURE.md section 7, on eie-sim's energy table.
-(c) This machine's CPU running the same dense mat-vec in numpy: latency only (we
+(b) This machine's CPU running the same dense mat-vec in numpy: latency only (we
     cannot measure its energy).
+
+The dense accelerator of docs/ARCHITECTURE.md section 7 is priced with the rest of the
+energy model: :func:`eie_sim.energy.dense_baseline` and :func:`eie_sim.energy.dense_model`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ import numpy as np
 import pandas as pd
 
 from compressor.errors import EieFormatError
-from eie_sim.config import SimConfig
-from eie_sim.energy import dense_baseline
 
 
 def _csv(name: str) -> pd.DataFrame:
@@ -64,11 +64,6 @@ def paper_time_us(layer: str, platform: str, kind: str) -> float:
     t4 = paper_table4()
     row = t4[(t4.layer == layer) & (t4.platform == platform) & (t4.kind == kind)]
     return float(row["time_us"].iloc[0])
-
-
-def dense_accelerator(m: int, n: int, config: SimConfig) -> dict[str, object]:
-    """Section 7's dense accelerator on the same N PEs, clock and energy table."""
-    return dense_baseline(m, n, config)
 
 
 def host_numpy_us(m: int, n: int, *, repeats: int = 5, seed: int = 0) -> float:

@@ -64,7 +64,8 @@ def implied_counts(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray, conf
         "entries processed": entries, "kept entries processed": kept, "multiplies": entries,
         "destination register reads": kept, "destination register writes": kept,
         "source activation reads": layer.ncols * layer.rounds, "write-backs": layer.m,
-        "LNZD row loads": rows, "DRAM bytes": plan.dram_bytes, "busy": busy,
+        "LNZD row loads": rows, "DRAM bytes": plan.dram_bytes, "weight load bytes": plan.weight_load_bytes,
+        "busy": busy,
     }
 
 
@@ -80,7 +81,8 @@ def check_layer(layer: EncodedLayer, plan: LayerPlan, run: LayerRun, a_fix: np.n
         "multiplies": c["arith", "multiply"], "destination register reads": c["act_rw", "dest_read"],
         "destination register writes": c["act_rw", "dest_write"],
         "source activation reads": c["act_rw", "src_read"], "write-backs": c["act_rw", "sram_write"],
-        "LNZD row loads": run.lnzd_row_loads, "DRAM bytes": run.dram_bytes, "busy": run.busy_cycles,
+        "LNZD row loads": run.lnzd_row_loads, "DRAM bytes": run.dram_bytes,
+        "weight load bytes": run.weight_load_bytes, "busy": run.busy_cycles,
     }
     for what, expected in want.items():
         if not np.array_equal(got[what], expected):

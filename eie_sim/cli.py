@@ -427,8 +427,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise EieInputError(f"--out {out}: is a file; give a directory for the plots")
     from eie_sim.plots import parse_where, plot_all
     from eie_sim.sweep import load_results
 

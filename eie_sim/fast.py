@@ -241,7 +241,8 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
         hazard_stall_cycles=sum(int(sc[10]) for sc in scans),
         lnzd_row_loads=sum(items.n_rows for items in seg_items),
         bypass_count=sum(int(sc[11]) for sc in scans),
-        entries_processed=entries, kept_processed=kept, dram_bytes=plan.dram_bytes, out_fix=out,
+        entries_processed=entries, kept_processed=kept, dram_bytes=plan.dram_bytes,
+        weight_load_bytes=plan.weight_load_bytes, out_fix=out,
         times=times)
 
 

@@ -174,13 +174,17 @@ def _tiles(layer: EncodedLayer, config: SimConfig, budget: _Budget) -> list[Segm
                     for p in range(ptr.shape[0])]
             j1 = min(min(ends), j0 + max_cols, ncols)
             if j1 <= j0:
+                if max_cols < 1:
+                    raise _ColumnTooLarge(
+                        f"layer {layer.name!r}: half of the {budget.ptr_bytes} pointer bytes available "
+                        f"per PE cannot hold a column's two {config.ptr_bits}-bit pointers; use a "
+                        f"larger pointer SRAM")
                 need = int((ptr[:, j0 + 1] - ptr[:, j0]).max())
                 raise _ColumnTooLarge(
                     f"layer {layer.name!r}: column {j0} of round {r} needs {need} entries "
                     f"({-(-need // epw) * word_bytes} bytes) in one PE, more than half of the "
-                    f"{int(budget.spmat_bytes.min())}-byte sparse-matrix SRAM available "
-                    f"(or its pointers do not fit half of {budget.ptr_bytes} pointer bytes); "
-                    f"use a larger SRAM or more PEs")
+                    f"{int(budget.spmat_bytes.min())}-byte sparse-matrix SRAM available (or than "
+                    f"its {config.ptr_bits}-bit pointers can address); use a larger SRAM or more PEs")
             entries = ptr[:, j1] - ptr[:, j0]
             nbytes = int((-(-entries // epw)).sum() * word_bytes
                          + layer.n_pes * pointer_bytes(j1 - j0 + 1, config.ptr_bits))

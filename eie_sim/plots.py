@@ -37,7 +37,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, NullFor
 
 from compressor.errors import EieInputError
 from compressor.outputs import write_atomic
-from eie_sim.config import SimConfig
+from eie_sim.config import FLAG_BY_NAME, SimConfig
 from eie_sim.counts import UNITS as ENERGY_UNITS
 
 UNIT_NAMES = {
@@ -280,8 +280,6 @@ def _need_x_values(df: pd.DataFrame, x: str, what: str) -> None:
 # --- selecting rows: --where FIELD=VALUE --------------------------------------------------------
 
 #: Sweep flags whose results column has another name (named when --where uses the flag's).
-_FLAG_COLUMNS = {"pes": "n_pes", "fifo": "queue_depth", "spmat_width": "spmat_width_bits",
-                 "spmat_kb": "spmat_bytes (in bytes)"}
 _TRUE = {"true", "on", "yes", "1"}
 _FALSE = {"false", "off", "no", "0"}
 
@@ -352,10 +350,10 @@ def select_where(df: pd.DataFrame, where: Mapping[str, object] | None) -> pd.Dat
     narrowed = False
     for field, value in (where or {}).items():
         if field not in df.columns:
-            flag = field.lstrip("-")
-            alias = _FLAG_COLUMNS.get(flag.replace("-", "_"), "")
-            known = alias.split(" ")[0] in df.columns
-            hint = f" (the sweep's --{flag} is the column {alias})" if known else ""
+            flag = FLAG_BY_NAME.get(field.lstrip("-").replace("-", "_"))
+            known = flag is not None and flag.field in df.columns
+            unit = f", in {flag.field.rsplit('_', 1)[-1]}" if known and flag.scale != 1 else ""
+            hint = f" (the sweep's {flag.option} is the column {flag.field}{unit})" if known else ""
             raise EieInputError(f"--where {field}={value}: the results have no field {field!r}{hint}; fields "
                                 f"you can fix: {', '.join(_selectable(df))}")
         col = df[field]
@@ -906,7 +904,8 @@ def ablation(df: pd.DataFrame) -> Figure:
         ax.set_xticks(range(len(variants)), variants, rotation=40, ha="right", fontsize="small")
         ax.set_ylabel(f"{label}: change vs default (%{', ' + batch if batch else ''})")
         ax.grid(True, axis="y", alpha=0.3)
-    _titles(fig, axes[0], "Micro-architecture ablation", _fixed_note(df, ["queue_depth"]), df)
+    note = _fixed_note(df, ["queue_depth"])
+    _suptitle(fig, "Micro-architecture ablation" + (f"\n{note}" if note else ""))
     _legend(fig, handles[: len(layers)],
             labels=[_layer_desc(layer, df[df["layer"] == layer]) for layer in layers])
     return fig

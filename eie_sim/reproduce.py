@@ -26,9 +26,15 @@ import pandas as pd
 from compressor.outputs import check_writable, write_atomic
 from compressor.provenance import provenance
 from eie_sim import plots
-from eie_sim.baselines import dense_accelerator, host_numpy_us, paper_headline, paper_table4, paper_time_us
+from eie_sim.baselines import host_numpy_us, paper_headline, paper_table4, paper_time_us
 from eie_sim.config import SimConfig
-from eie_sim.energy import EnergyModel, calibration_table, load_energy_table, max_calibratable_periphery
+from eie_sim.energy import (
+    EnergyModel,
+    calibration_table,
+    dense_baseline,
+    load_energy_table,
+    max_calibratable_periphery,
+)
 from eie_sim.sweep import Point, make_points, run_sweep
 from eie_sim.workloads import BENCHMARKS, DEFAULT_SPARSITY, SPARSITY_MODELS, VARIATION_RULES
 
@@ -347,7 +353,7 @@ def latency_table(pes: pd.DataFrame) -> pd.DataFrame:
     for layer in ALEXNET:
         b = BENCHMARKS[layer]
         r = pes[(pes.layer == layer) & (pes.n_pes == TABLE4_PES)].iloc[0]
-        d = dense_accelerator(b.n_out, b.n_in, SimConfig(n_pes=TABLE4_PES))
+        d = dense_baseline(b.n_out, b.n_in, SimConfig(n_pes=TABLE4_PES))
         rows.append({"layer": layer, "EIE (us)": r.time_s * 1e6, "dense accelerator (us)": d["seconds"] * 1e6,
                      "paper CPU dense (us)": paper_time_us(layer, "CPU", "dense"),
                      "this host, numpy dense (us, latency only)": host_numpy_us(b.n_out, b.n_in)})

@@ -212,13 +212,13 @@ def build_result(model: EncodedModel, runs: Sequence[LayerRun], plans: Sequence[
                  provenance: dict[str, object]) -> Result:
     """Every figure of the Result, from the engines' runs; the one place both engines share."""
     layers = [LayerResult(
-        **_figures(_Totals.of([run]), run.dram_bytes, plan.weight_load_bytes, config),
+        **_figures(_Totals.of([run]), run.dram_bytes, run.weight_load_bytes, config),
         name=layer.name, shape=(layer.m, layer.n), resident=plan.resident, tiles=plan.n_tiles,
         act_spilled=plan.act_spilled) for layer, run, plan in zip(model.layers, runs, plans, strict=True)]
     out = runs[-1].out_fix
     return Result(
         **_figures(_Totals.of(runs), sum(r.dram_bytes for r in runs),
-                   sum(p.weight_load_bytes for p in plans), config),
+                   sum(r.weight_load_bytes for r in runs), config),
         engine=engine, contract_version=CONTRACT_VERSION, config=config.to_dict(),
         provenance=provenance, warnings=list(warnings), fa=fa, output_fix=out.copy(),
         output=from_fixed(out, fa),

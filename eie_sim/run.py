@@ -51,5 +51,6 @@ class LayerRun:
     entries_processed: int  # padding included
     kept_processed: int
     dram_bytes: int  # per inference: streamed tiles plus spilled activations
+    weight_load_bytes: int  # copied into the SRAMs once before inference (a resident layer)
     out_fix: np.ndarray  # int64[m]: the layer's outputs in the activation format
     times: ItemTimes

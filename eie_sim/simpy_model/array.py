@@ -44,9 +44,9 @@ class PEArray:
         for pe in self.pes:
             pe.act_rw.load(x_fix[pe.index::self.n_pes].tolist())
 
-    def preload(self, layer: EncodedLayer, plan: LayerPlan) -> None:
-        """A resident layer's weights, copied into the SRAMs once before inference."""
-        self.dram.preload(layer, plan, self.pes)
+    def preload(self, layer: EncodedLayer, plan: LayerPlan) -> int:
+        """A resident layer's weights, copied into the SRAMs once before inference; the bytes."""
+        return self.dram.preload(layer, plan, self.pes)
 
     def outputs(self, m: int) -> np.ndarray:
         """The last layer's outputs, gathered from the PEs' activation memories."""
@@ -63,7 +63,7 @@ class PEArray:
                       start=max(0, now - cycles - self.layer_start), stop=now - self.layer_start)
 
     def run_layer(self, layer: EncodedLayer, plan: LayerPlan, *, relu: bool, bias_value: int,
-                  result: list[LayerRun]):
+                  weight_load_bytes: int, result: list[LayerRun]):
         """Array: run one layer's segments, streaming tiles from DRAM when it is not resident."""
         env = self.env
         self.layer_start = env.now
@@ -94,7 +94,7 @@ class PEArray:
             self._seg_items.append(len(self.ccu.broadcast_cycles))
         for pe in self.pes:
             pe.act_rw.finish_layer(layer.rounds)
-        result.append(self._collect(layer))
+        result.append(self._collect(layer, weight_load_bytes))
 
     def _times(self, *, running: bool = False) -> ItemTimes:
         """The layer's item timeline from the units' traces (a visit still running ends at -1)."""
@@ -120,7 +120,7 @@ class PEArray:
             segment_start=np.asarray(self._seg_start, np.int64) - t0,
             segment_end=np.asarray(self._seg_end, np.int64) - t0)
 
-    def _collect(self, layer: EncodedLayer) -> LayerRun:
+    def _collect(self, layer: EncodedLayer, weight_load_bytes: int) -> LayerRun:
         """The LayerRun, built from every unit's own counters; then the counters restart."""
         cycles = int(self.env.now - self.layer_start)
         pes = self.pes
@@ -155,7 +155,8 @@ class PEArray:
             lnzd_row_loads=self.ccu.lnzd.row_loads, bypass_count=sum(pe.arith.bypasses for pe in pes),
             entries_processed=sum(pe.arith.entries for pe in pes),
             kept_processed=sum(pe.arith.kept for pe in pes),
-            dram_bytes=self.dram.streamed_bytes + spill, out_fix=self.outputs(layer.m),
+            dram_bytes=self.dram.streamed_bytes + spill, weight_load_bytes=weight_load_bytes,
+            out_fix=self.outputs(layer.m),
             times=self._times())
         self._restart_counters()
         return run

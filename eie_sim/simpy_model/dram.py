@@ -64,9 +64,8 @@ class DramChannel:
         self.bytes_per_cycle = bytes_per_cycle
         self.latency = latency
         self.ptr_bits = ptr_bits
-        # counters
+        # counter
         self.streamed_bytes = 0
-        self.weight_load_bytes = 0
 
     def _copy(self, pes: Sequence[ProcessingElement], images: Sequence[PeImage],
               spmat_address: np.ndarray, ptr_slot: int) -> None:
@@ -74,11 +73,12 @@ class DramChannel:
             pe.spmat_read.write(int(spmat_address[pe.index]), img.spmat)
             pe.ptr_read.write_packed(ptr_slot, img.pointers, img.n_pointers)
 
-    def preload(self, layer: EncodedLayer, plan: LayerPlan, pes: Sequence[ProcessingElement]) -> None:
-        """Copy a resident layer into its SRAM region, once (its bytes are not per inference)."""
+    def preload(self, layer: EncodedLayer, plan: LayerPlan, pes: Sequence[ProcessingElement]) -> int:
+        """Copy a resident layer into its SRAM region, once; returns the bytes copied (they are
+        not per inference)."""
         images = segment_images(layer, plan.segments[0], ptr_bits=self.ptr_bits)
         self._copy(pes, images, plan.region.spmat_address(0), plan.region.ptr_address(0))
-        self.weight_load_bytes += sum(img.nbytes for img in images)
+        return sum(img.nbytes for img in images)
 
     def stream(self, layer: EncodedLayer, plan: LayerPlan, pes: Sequence[ProcessingElement],
                loaded: Sequence[simpy.Event], finished: Sequence[simpy.Event]):

@@ -23,17 +23,16 @@ def run_model(model: EncodedModel, plans: Sequence[LayerPlan], x_fix: np.ndarray
     """Simulate every layer in one SimPy environment; layers run back to back."""
     env = simpy.Environment()
     array = PEArray(env, config=config, acc_limits=acc_limits(config.acc_bits))
-    for layer, plan in zip(model.layers, plans, strict=True):
-        if plan.resident:
-            array.preload(layer, plan)
+    loads = [array.preload(layer, plan) if plan.resident else 0
+             for layer, plan in zip(model.layers, plans, strict=True)]
     array.load_input(x_fix)
     runs: list[LayerRun] = []
 
     def host():
         """Host: hand the array one layer after another."""
         for i, (layer, plan) in enumerate(zip(model.layers, plans, strict=True)):
-            yield env.process(array.run_layer(layer, plan, relu=model.relu(i),
-                                              bias_value=bias_fix(fa), result=runs))
+            yield env.process(array.run_layer(layer, plan, relu=model.relu(i), bias_value=bias_fix(fa),
+                                              weight_load_bytes=loads[i], result=runs))
 
     main = env.process(host())
     limit = env.timeout(config.max_cycles)

@@ -129,12 +129,16 @@ class BatchResult:
         df = self.per_input()
         out: dict[str, object] = {"batch_size": len(self.results), "input_source": self.source,
                                   "input_density": self.input_density}
-        for f in SUMMARY_FIGURES:
-            out[f"{f}_mean"] = float(df[f].mean())
-            out[f"{f}_min"] = float(df[f].min())
-            out[f"{f}_max"] = float(df[f].max())
+        for f, (mean, lo, hi) in figure_spread(df).items():
+            out.update({f"{f}_mean": mean, f"{f}_min": lo, f"{f}_max": hi})
         out["top1_accuracy"] = self.accuracy
         return out
+
+
+def figure_spread(df: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
+    """(mean, min, max) of each summary figure over the rows of a batch: the one way a batch is
+    summarised, shared by ``eie simulate`` and sweep rows."""
+    return {f: (float(df[f].mean()), float(df[f].min()), float(df[f].max())) for f in SUMMARY_FIGURES}
 
 
 def calibrated(model: EncodedModel, x: np.ndarray) -> EncodedModel:

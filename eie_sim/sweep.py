@@ -35,7 +35,7 @@ from compressor.model import EncodedModel
 from compressor.outputs import write_atomic
 from compressor.pipeline import compress_model
 from compressor.provenance import CONTRACT_VERSION, git_commit, package_version
-from eie_sim.batch import SUMMARY_FIGURES, Inputs, load_inputs, load_labels, simulate_batch
+from eie_sim.batch import Inputs, figure_spread, load_inputs, load_labels, simulate_batch
 from eie_sim.config import SimConfig
 from eie_sim.energy import dense_model
 from eie_sim.workloads import (
@@ -208,9 +208,8 @@ def _batch_row(results: Sequence[dict[str, object]]) -> dict[str, object]:
     for col in df.columns:
         numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
         row[col] = float(df[col].mean()) if numeric and len(df) > 1 else df[col].iloc[0]
-    for f in SUMMARY_FIGURES:
-        row[f"{f}_min"] = float(df[f].min())
-        row[f"{f}_max"] = float(df[f].max())
+    for f, (_, lo, hi) in figure_spread(df).items():
+        row.update({f"{f}_min": lo, f"{f}_max": hi})
     return row
 
 

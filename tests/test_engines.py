@@ -38,7 +38,11 @@ def reference_counts(r: dict, config: SimConfig) -> dict[str, int]:
 
 
 def priced(counts: dict[str, int], config: SimConfig) -> float:
-    """Joules: count x pJ per event from the configuration's energy table, summed here."""
+    """Joules: the reference's counts x the energy model's pJ per event, summed here.
+
+    The prices are the model's own (tests/test_energy.py checks them against the formulas
+    by hand); what this checks is that the engine counted the right events and priced each once.
+    """
     pj = EnergyModel.for_config(config).per_event_pj
     return sum(n * pj[tuple(key.split("."))] for key, n in counts.items()) * 1e-12
 
@@ -69,7 +73,6 @@ def compare(result, refs, config: SimConfig) -> None:
         counts = reference_counts(r, config)
         assert lay.access_counts == counts, where
         assert lay.energy_j == pytest.approx(priced(counts, config), rel=1e-12, abs=0), where
-        assert lay.power_w == pytest.approx(lay.energy_j / (r["cycles"] / config.clock_hz), rel=1e-12)
         assert r["busy"].sum() <= n_pes * r["cycles"]
     assert result.cycles == sum(r["cycles"] for r in refs)
     assert result.output_fix.tolist() == refs[-1]["output"].tolist()

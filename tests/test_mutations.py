@@ -90,3 +90,28 @@ def test_an_lnzd_that_skips_lane_n_minus_1_fails(rng, monkeypatch):
 
     monkeypatch.setattr(ccu.LeadingNonZeroDetector, "next_lane", skipping)
     fails(resident_case(rng), monkeypatch)
+
+
+def test_an_energy_breakdown_that_drops_an_event_fails_the_conservation_check(monkeypatch):
+    """check_energy re-prices events one by one: a breakdown that forgets the adds is caught."""
+    from eie_sim import checks
+    from eie_sim.counts import Counts
+
+    counts = Counts()
+    counts.add("arith", "multiply", 100)
+    counts.add("arith", "add", 100)
+    counts.add("pe", "cycle", 120)
+    cfg = SimConfig(n_pes=4)
+    checks.check_energy(counts, cfg, "unbroken")
+    real = checks.energy
+
+    def forgets_adds(c, config):
+        c2 = Counts()
+        for (unit, action), n in c.items():
+            if (unit, action) != ("arith", "add"):
+                c2.add(unit, action, n)
+        return real(c2, config)
+
+    monkeypatch.setattr(checks, "energy", forgets_adds)
+    with pytest.raises(checks.ConservationError, match="priced one by one"):
+        checks.check_energy(counts, cfg, "broken")

@@ -102,8 +102,16 @@ def encode_quantized(q: Quantized, *, has_bias: bool, options: CompressOptions |
 
 
 def model_of(layers: Sequence[EncodedLayer], *, calibration: np.ndarray | None = None,
-             input_after_relu: bool = False, **prov: object) -> EncodedModel:
-    """A model of encoded layers; ``calibration`` inputs fix its activation format."""
+             input_after_relu: bool = False, options: Sequence[CompressOptions] | None = None,
+             **prov: object) -> EncodedModel:
+    """A model of encoded layers; ``calibration`` inputs fix its activation format.
+
+    ``options`` (one per layer) go into the provenance: once if every layer shares them.
+    """
+    if options:
+        same = all(o == options[0] for o in options)
+        prov = {"compress_options": asdict(options[0]) if same else [asdict(o) for o in options],
+                "seed": options[0].seed, **prov}
     fa = activation_frac_bits(list(layers), calibration) if calibration is not None else None
     return EncodedModel(tuple(layers), fa=fa, input_after_relu=input_after_relu,
                         provenance=provenance(calibrated=calibration is not None, **prov))
@@ -123,10 +131,8 @@ def compress_model(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
     masks = masks or [None] * len(layers)
     encoded = [compress_layer(w, b, opt, name=name, mask=mk)
                for (name, w, b), mk, opt in zip(layers, masks, per_layer, strict=True)]
-    same = all(opt == per_layer[0] for opt in per_layer)
     return model_of(encoded, calibration=calibration, input_after_relu=input_after_relu,
-                    compress_options=asdict(per_layer[0]) if same else [asdict(o) for o in per_layer],
-                    seed=per_layer[0].seed, source=source)
+                    options=per_layer, source=source)
 
 
 def per_layer_options(options: CompressOptions | Sequence[CompressOptions] | None,

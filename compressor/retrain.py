@@ -315,10 +315,8 @@ def retrain_compress(layers: Sequence[Layer], options: CompressOptions | Sequenc
 
     encoded = [encode_quantized(q, has_bias=wb, options=o, name=name)
                for q, wb, o, name in zip(quants, has_bias, opts, names, strict=True)]
-    same = all(o == opts[0] for o in opts)
     model = model_of(encoded, calibration=calibration, input_after_relu=input_after_relu,
-                     compress_options=asdict(opts[0]) if same else [asdict(o) for o in opts],
-                     seed=opts[0].seed, source=source, retrained=True,
+                     options=opts, source=source, retrained=True,
                      retrain_options={**asdict(retrain), "steps": list(retrain.steps),
                                       "targets": targets, "training_inputs": len(y)})
     return model, "\n".join(log)

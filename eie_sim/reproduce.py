@@ -403,13 +403,29 @@ def ablation_table(df: pd.DataFrame, column: str, scale: float = 1.0, unit: str 
 # ----------------------------------------------------------------------------- the report
 
 
+#: What run_reproduce writes besides report.md: tables (CSV) and figures (PNG and SVG).
+TABLES = ("headline_overhead", "table4_timing", "table4_overhead", "table4_error", "table4_per_seed",
+          "speedup", "fifo", "pes_on_chip", "pes_128kb", "width", "periphery", "energy_vs_pes",
+          "latency", "power", "ablation_cycles", "ablation_energy")
+FIGURES = ("overhead_64pes", "speedup_vs_pes", "speedup_vs_pes_128kb", "utilization_vs_fifo",
+           "spmat_energy_vs_width", "energy_vs_pes_alexnet", "energy_breakdown_64pes", "ablation_64pes")
+
+
+def output_paths(out: Path) -> list[Path]:
+    """Every file of a reproduction under ``out`` (the sweeps' CSVs resume, so they are not here)."""
+    return [out / "report.md", *(out / f"{t}.csv" for t in TABLES),
+            *(out / f"{f}.{ext}" for f in FIGURES for ext in ("png", "svg"))]
+
+
 def run_reproduce(out_dir: str | Path, *, seeds: Sequence[int] = DEFAULT_SEEDS, jobs: int | None = None,
                   force: bool = False, progress: bool = True) -> Path:
     """Run every sweep, write the tables (CSV), the figures (PNG, SVG) and report.md."""
     start = time.perf_counter()
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     out = Path(out_dir)
-    report_path = check_writable(out / "report.md", force)
+    report_path = out / "report.md"
+    for path in output_paths(out):  # refuse before minutes of sweeps, not after
+        check_writable(path, force)
     clock = SimConfig().clock_hz
     sw = run_sweeps(out, seeds=seeds, jobs=jobs, progress=progress, force=force)
     stats = table4_stats(sw["table4"], clock)
@@ -428,6 +444,7 @@ def run_reproduce(out_dir: str | Path, *, seeds: Sequence[int] = DEFAULT_SEEDS, 
         "ablation_cycles": ablation_table(sw["ablation"], "cycles"),
         "ablation_energy": ablation_table(sw["ablation"], "energy_j", 1e6, "uJ"),
     }
+    assert tuple(tables) == TABLES, "TABLES lists what is written"
     for name, df in tables.items():
         write_atomic(out / f"{name}.csv", df.to_csv(index=False), force=force)
     alex = sw["pes"][sw["pes"].layer.isin(ALEXNET)]
@@ -444,6 +461,7 @@ def run_reproduce(out_dir: str | Path, *, seeds: Sequence[int] = DEFAULT_SEEDS, 
                                                          by="layer"),
         "ablation_64pes": plots.ablation(ablation_rows(sw["ablation"])),
     }
+    assert tuple(figs) == FIGURES, "FIGURES lists what is written"
     for name, fig in figs.items():
         plots.save(fig, out / name, force=force)
     prov = provenance(seeds=seeds, config=SimConfig().to_dict(), sparsity_models=list(SPARSITY_MODELS))

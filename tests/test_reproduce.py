@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from compressor.errors import EieInputError
 from eie_sim import baselines, reproduce
 from eie_sim.cli import main
 from eie_sim.workloads import BENCHMARKS, DEFAULT_SPARSITY, SPARSITY_MODELS
@@ -181,3 +182,11 @@ def test_full_reproduce(tmp_path):
                  "power", "ablation_cycles", "periphery"):
         assert (tmp_path / f"{name}.csv").stat().st_size > 0
     assert (tmp_path / "energy_vs_pes_alexnet.png").exists()
+
+
+def test_an_existing_output_is_refused_before_any_sweep_runs(monkeypatch, tmp_path):
+    (tmp_path / "fifo.csv").write_text("mine")
+    monkeypatch.setattr(reproduce, "run_sweeps", lambda *a, **k: pytest.fail("sweeps ran"))
+    with pytest.raises(EieInputError, match="fifo.csv: already exists"):
+        reproduce.run_reproduce(tmp_path, seeds=[0], progress=False)
+    assert (tmp_path / "fifo.csv").read_text() == "mine"

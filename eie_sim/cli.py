@@ -22,6 +22,7 @@ import numpy as np
 
 from compressor import eiefile
 from compressor.errors import EieError, EieInputError
+from compressor.evaluate import MAX_ERROR_PCT, MAX_LOSS_POINTS
 from compressor.importers import SUFFIXES, check_weight_array, load_layers, load_npy
 from compressor.model import EncodedModel
 from compressor.outputs import check_writable, write_atomic
@@ -231,27 +232,38 @@ def _print_compression(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None
 
 def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *, retrained: bool) -> None:
     """Float, pruned, quantized and fixed-point scores on --eval inputs, with warnings for losses."""
-    from compressor.evaluate import Stage, losses, score_table, stage_outputs
-    from eie_sim.batch import load_inputs, load_labels, simulate_batch
+    from compressor.evaluate import STEPS, Stage, losses, score_table, stage_outputs
+    from eie_sim.batch import calibrated, load_inputs, load_labels, simulate_batch
 
     inputs = load_inputs(args.eval, model.n_inputs)
     labels = load_labels(args.labels, len(inputs)) if args.labels else None
     stages = stage_outputs(layers, options, model, inputs.x)
+    steps = STEPS
     if retrained:  # the pruned stage prunes the given weights; the model itself was retrained
         stages[1] = Stage("pruned (no retraining)", stages[1].outputs)
         stages[2] = Stage("quantized (retrained)", stages[2].outputs)
+        steps = (("float", "quantized (retrained)", "retraining with pruning and weight sharing"),
+                 ("quantized (retrained)", STEPS[2][1], STEPS[2][2]))
     config = SimConfig(n_pes=model.layers[0].n_pes, regs=model.layers[0].regs,
                        spmat_width_bits=model.layers[0].word_bits)
     batch = simulate_batch(model, inputs, config, engine="fast")
     fixed = np.array([r.output for r in batch.results])
-    table = score_table([*stages, Stage("fixed-point (EIE)", fixed)], labels)
+    table = score_table([*stages, Stage(STEPS[2][1], fixed)], labels)
     print(f"\nevaluation on {inputs.source} ({len(inputs)} input(s)"
           + (", with labels)" if labels is not None else "; no labels: output error vs float)") + ":")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    if not retrained:
-        for text in losses(table, args.max_loss):
-            print(f"warning: {text} without retraining; retrain with --retrain X_train.npy "
-                  f"--retrain-labels y_train.npy, or keep more weights", file=sys.stderr)
+    fa = calibrated(model, inputs.x).fa
+    remedy = {
+        STEPS[2][2]: f"the activation format Q{15 - fa}.{fa} is too coarse or saturates on these inputs; "
+                     "calibrate it on inputs like them (--calibration)",
+        **({steps[0][2]: "retrain longer (--epochs) or keep more weights"} if retrained else {
+            STEPS[0][2]: "that is without retraining: retrain with --retrain X_train.npy --retrain-labels "
+                         "y_train.npy, or keep more weights",
+            STEPS[1][2]: "that is without retraining: --retrain also fine-tunes the codebook; or use "
+                         "more bits (--bits)"}),
+    }
+    for what, text in losses(table, args.max_loss, args.max_error, steps):
+        print(f"warning: {text}; {remedy[what]}", file=sys.stderr)
     print()
 
 
@@ -536,8 +548,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--eval", metavar="X.npy", help="score float, pruned, quantized and fixed-point "
                    "models on these inputs (top-1 with --labels, else output error)")
     c.add_argument("--labels", metavar="Y.npy", help="integer classes of the --eval inputs")
-    c.add_argument("--max-loss", type=float, default=1.0, metavar="POINTS",
-                   help="warn when pruning or weight sharing loses more top-1 accuracy (default 1.0)")
+    c.add_argument("--max-loss", type=float, default=MAX_LOSS_POINTS, metavar="POINTS",
+                   help="warn when a compression step loses more top-1 accuracy "
+                        f"(default {MAX_LOSS_POINTS:g})")
+    c.add_argument("--max-error", type=float, default=MAX_ERROR_PCT, metavar="PCT",
+                   help="without --labels: warn when a step raises the output RMS error by more "
+                        f"(percent of the float outputs' RMS, default {MAX_ERROR_PCT:g}; a rough proxy)")
     c.add_argument("--retrain", metavar="X_TRAIN.npy", help="prune iteratively with retraining and "
                    "fine-tune the codebook on these inputs (an MLP of ReLU layers; see README)")
     c.add_argument("--retrain-labels", metavar="Y_TRAIN.npy", help="integer classes of --retrain")

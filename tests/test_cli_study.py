@@ -90,10 +90,35 @@ def test_eval_reports_every_stage_and_warns_on_a_loss(study, tmp_path, capsys):
 
 
 def test_eval_without_labels_reports_output_error(study, tmp_path, capsys):
-    rc, out, _ = run(capsys, "compress", str(study["npz"]), "--eval", str(study["x"]), "-o",
-                     str(tmp_path / "m.eie"))
+    rc, out, err = run(capsys, "compress", str(study["npz"]), "--eval", str(study["x"]), "-o",
+                       str(tmp_path / "m.eie"))
     assert rc == 0
     assert "output_rms_error_pct" in out and "top1_accuracy_pct" not in out
+    assert "warning" not in err  # nothing pruned, 4-bit codes: each step adds little error
+    rc, out, err = run(capsys, "compress", str(study["npz"]), "--density", "0.05", "--eval",
+                       str(study["x"]), "-o", str(tmp_path / "p.eie"))
+    assert rc == 0
+    assert "warning: pruning raised the output error from 0.0 % to" in err and "without retraining" in err
+
+
+def _table(rows):
+    import pandas as pd
+    return pd.DataFrame(rows, columns=["stage", "top1_accuracy_pct"][:len(rows[0]) - 1]
+                        + ["output_rms_error_pct"])
+
+
+def test_losses_flag_each_step_against_the_stage_before_it():
+    from compressor.evaluate import losses
+
+    labelled = _table([("float", 95.0, 0.0), ("pruned", 94.5, 3.0), ("quantized", 92.0, 9.0),
+                       ("fixed-point (EIE)", 90.5, 9.5)])
+    found = dict(losses(labelled, max_loss=1.0))
+    assert set(found) == {"weight sharing", "16-bit fixed-point arithmetic"}  # 0.5, 2.5, 1.5 points
+    assert "94.5 % -> 92.0 %" in found["weight sharing"]
+    unlabelled = labelled.drop(columns="top1_accuracy_pct")
+    found = dict(losses(unlabelled, max_error=5.0))
+    assert set(found) == {"weight sharing"}  # the error rose 3.0, 6.0, 0.5 points
+    assert dict(losses(unlabelled, max_error=2.0)).keys() == {"pruning", "weight sharing"}
 
 
 def test_onnx_chain_compresses(tmp_path, capsys):
@@ -197,3 +222,14 @@ def test_sweep_takes_layer_and_bias_names(study, tmp_path, capsys):
 def test_sweep_labels_need_a_batch(study, tmp_path, capsys):
     rc, _, err = run(capsys, "sweep", "NT-We", "--labels", str(study["y"]), "-o", str(tmp_path / "s.csv"))
     assert rc == 2 and "--labels needs the batch" in err
+
+
+def test_eval_warns_when_fixed_point_saturates(study, tmp_path, capsys):
+    """An activation format calibrated on tiny inputs saturates on the real ones: the fixed-point
+    step, not compression, loses the accuracy, and the advice is about the format."""
+    tiny = tmp_path / "tiny.npy"
+    np.save(tiny, np.load(study["x"]) * 1e-3)
+    rc, out, err = run(capsys, "compress", str(study["npz"]), "--calibration", str(tiny), "--eval",
+                       str(study["x"]), "--labels", str(study["y"]), "-o", str(tmp_path / "m.eie"))
+    assert rc == 0, err
+    assert "warning: 16-bit fixed-point arithmetic lost" in err and "--calibration" in err

@@ -251,7 +251,7 @@ def files(task, tmp_path_factory):
     return d
 
 
-def test_cli_retrain_prints_the_log_and_the_evaluation_without_a_warning(files, capsys):
+def test_cli_retrain_prints_the_log_and_the_evaluation_and_judges_the_retrained_model(files, capsys):
     d = files
     out = d / "m.eie"
     rc = main(["compress", str(d / "mlp.npz"), "--density", "0.08,0.25", "--pes", "4", "--regs", "16",
@@ -264,7 +264,11 @@ def test_cli_retrain_prints_the_log_and_the_evaluation_without_a_warning(files, 
     table = stdout.split("evaluation on")[1].split("\n\n")[0]  # the table ends at a blank line
     rows = {" ".join(line.split()[:-2]): line.split()[-2:] for line in table.splitlines()[2:]}
     assert set(rows) == {"float", "pruned (no retraining)", "quantized (retrained)", "fixed-point (EIE)"}
-    assert "warning" not in stderr
+    # the retrained model is judged against the float one (no advice to retrain it)
+    assert "without retraining" not in stderr
+    loss = float(rows["float"][0]) - float(rows["quantized (retrained)"][0])
+    warned = f"warning: retraining with pruning and weight sharing lost {loss:.1f} points" in stderr
+    assert warned == (loss > 1)
     model = eiefile.load(out)
     assert model.provenance["retrained"] is True and model.provenance["retrain_options"]["epochs"] == 6
     x, y = np.load(d / "x_test.npy"), np.load(d / "y_test.npy")

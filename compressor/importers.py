@@ -36,6 +36,7 @@ from typing import BinaryIO
 import numpy as np
 
 from compressor.errors import EieFormatError, EieInputError
+from compressor.model import check_chain
 from compressor.validate import check_finite
 
 SUFFIXES = (".npy", ".npz", ".safetensors", ".onnx")
@@ -241,7 +242,8 @@ def _named_layers(p: Path, names: list[str], biases: list[str | None] | None,
     if biases is not None and len(biases) != len(names):
         raise EieInputError(f"{p}: --bias names {len(biases)} arrays for {len(names)} layer(s)")
     weights = [check_weight_array(_pick(arrays, n, p), f"{p}[{n}]") for n in names]
-    _check_chain(names, weights, p)
+    check_chain([(n, w.shape[0], w.shape[1]) for n, w in zip(names, weights, strict=True)], str(p),
+                transposable=True)
     out = []
     for i, (name, w) in enumerate(zip(names, weights, strict=True)):
         paired = _bias_of(name)
@@ -326,25 +328,6 @@ def _weights_in_order(arrays: dict[str, np.ndarray], p: Path, suffix: str, notes
     if ignored:
         notes.append(f"{p}: arrays not part of any layer, ignored: {', '.join(ignored)}")
     return natural
-
-
-def _check_chain(names: list[str], weights: list[np.ndarray], p: Path) -> None:
-    """Each layer's inputs must equal the previous layer's outputs; name a layer that fits transposed."""
-    shapes = [w.shape for w in weights]
-    for i in range(1, len(shapes)):
-        if shapes[i][1] == shapes[i - 1][0]:
-            continue
-        hint = ""
-        for j in (i - 1, i):  # only the two layers at the break can mend it by transposition
-            t = shapes[:j] + [shapes[j][::-1]] + shapes[j + 1:]
-            if all(t[k][1] == t[k - 1][0] for k in range(1, len(t))):
-                hint = (f"; {names[j]} ({shapes[j][0]} x {shapes[j][1]}) fits the chain transposed: weights "
-                        "must be outputs x inputs (PyTorch's Linear.weight), not inputs x outputs as ONNX "
-                        "MatMul, TensorFlow and Keras store them; transpose it")
-                break
-        raise EieInputError(f"{p}: layer {names[i]} ({shapes[i][0]} x {shapes[i][1]}) takes {shapes[i][1]} "
-                            f"inputs but the layer before it, {names[i - 1]}, has {shapes[i - 1][0]} "
-                            f"outputs; shapes must chain{hint}")
 
 
 def _arrays(p: Path, suffix: str, names: list[str | None] | None) -> dict[str, np.ndarray]:

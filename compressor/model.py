@@ -47,14 +47,30 @@ class EncodedModel:
         return EncodedModel(tuple(layers), self.fa, self.input_after_relu, dict(self.provenance))
 
 
-def check_chain(shapes: Sequence[tuple[str, int, int]]) -> None:
-    """Each layer's input count must equal the previous layer's output count."""
+def check_chain(shapes: Sequence[tuple[str, int, int]], where: str = "model", *,
+                transposable: bool = False) -> None:
+    """Each layer's ``(name, outputs, inputs)``: its inputs must equal the previous layer's outputs.
+
+    With ``transposable`` (trained weights, not yet encoded), the error names a layer at the
+    break that would fit the chain transposed: weights saved inputs x outputs.
+    """
     if not shapes:
-        raise EieInputError("model: it has no layers")
-    for (prev, m, _), (name, _, n) in zip(shapes, shapes[1:], strict=False):
-        if n != m:
-            raise EieInputError(f"model: layer {name!r} takes {n} inputs but the layer before it, "
-                                f"{prev!r}, has {m} outputs; shapes must chain")
+        raise EieInputError(f"{where}: it has no layers")
+    dims = [(m, n) for _, m, n in shapes]
+    for i in range(1, len(dims)):
+        if dims[i][1] == dims[i - 1][0]:
+            continue
+        hint = ""
+        for j in (i - 1, i) if transposable else ():  # only the layers at the break can mend it
+            t = dims[:j] + [dims[j][::-1]] + dims[j + 1:]
+            if all(t[k][1] == t[k - 1][0] for k in range(1, len(t))):
+                hint = (f"; {shapes[j][0]} ({dims[j][0]} x {dims[j][1]}) fits the chain transposed: weights "
+                        "must be outputs x inputs (PyTorch's Linear.weight), not inputs x outputs as ONNX "
+                        "MatMul, TensorFlow and Keras store them; transpose it")
+                break
+        raise EieInputError(f"{where}: layer {shapes[i][0]} ({dims[i][0]} x {dims[i][1]}) takes {dims[i][1]} "
+                            f"inputs but the layer before it, {shapes[i - 1][0]}, has {dims[i - 1][0]} "
+                            f"outputs; shapes must chain{hint}")
 
 
 def as_model(layer_or_model: EncodedLayer | EncodedModel) -> EncodedModel:

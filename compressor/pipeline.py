@@ -127,7 +127,7 @@ def compress_model(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
     ``options`` is one CompressOptions for every layer, or one per layer (e.g. a density each).
     """
     per_layer = per_layer_options(options, len(layers))
-    check_chain([(name, np.shape(w)[0], np.shape(w)[-1]) for name, w, _ in layers])
+    check_chain([(name, np.shape(w)[0], np.shape(w)[-1]) for name, w, _ in layers], transposable=True)
     masks = masks or [None] * len(layers)
     encoded = [compress_layer(w, b, opt, name=name, mask=mk)
                for (name, w, b), mk, opt in zip(layers, masks, per_layer, strict=True)]

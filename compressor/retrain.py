@@ -138,7 +138,7 @@ def _check_layers(layers: Sequence[Layer]) -> list[tuple[str, np.ndarray, np.nda
             check_finite(b, f"layer {name!r} bias")
             b = b.astype(np.float64)
         out.append((name, w, b))
-    check_chain([(name, w.shape[0], w.shape[1]) for name, w, _ in out])
+    check_chain([(name, w.shape[0], w.shape[1]) for name, w, _ in out], transposable=True)
     return out
 
 

@@ -157,11 +157,6 @@ def input_file(path: str) -> str:
     return path
 
 
-def output_file(path: str, force: bool) -> Path:
-    """A file to write: not a directory, and not an existing file without --force."""
-    return check_writable(path, force)
-
-
 def int_list(flag: str, text: str) -> list[int]:
     """A comma-separated list of integers given to ``flag``."""
     try:
@@ -178,7 +173,7 @@ def _note(text: str) -> None:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    out = output_file(args.output, args.force)
+    out = check_writable(args.output, args.force)
     input_file(args.input)
     notes: list[str] = []
     layers = load_layers(args.input, args.layer, args.bias, notes=notes)
@@ -233,7 +228,7 @@ def _print_compression(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None
 def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *, retrained: bool) -> None:
     """Float, pruned, quantized and fixed-point scores on --eval inputs, with warnings for losses."""
     from compressor.evaluate import STEPS, Stage, losses, score_table, stage_outputs
-    from eie_sim.batch import calibrated, load_inputs, load_labels, simulate_batch
+    from eie_sim.batch import load_inputs, load_labels, simulate_batch
 
     inputs = load_inputs(args.eval, model.n_inputs)
     labels = load_labels(args.labels, len(inputs)) if args.labels else None
@@ -252,7 +247,7 @@ def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *,
     print(f"\nevaluation on {inputs.source} ({len(inputs)} input(s)"
           + (", with labels)" if labels is not None else "; no labels: output error vs float)") + ":")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    fa = calibrated(model, inputs.x).fa
+    fa = batch.results[0].fa
     remedy = {
         STEPS[2][2]: f"the activation format Q{15 - fa}.{fa} is too coarse or saturates on these inputs; "
                      "calibrate it on inputs like them (--calibration)",
@@ -324,7 +319,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     for path in (args.json, args.trace, args.per_input):
         if path:
-            output_file(path, args.force)
+            check_writable(path, args.force)
     if args.labels and not args.activations:
         raise EieInputError("--labels needs the inputs they label: give --activations X.npy too")
     print_config(config)
@@ -396,14 +391,11 @@ def _json_default(o: object) -> object:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from eie_sim.sweep import default_cache_dir, make_points, run_sweep, write_parquet
+    from eie_sim.sweep import check_configs, default_cache_dir, make_points, run_sweep, write_parquet
 
-    out = output_file(args.output, force=True)  # an existing file is resumed, not overwritten
+    out = check_writable(args.output, force=True)  # an existing file is resumed, not overwritten
     base = resolve_config(args)
     grid = sweep_grid(args)
-    for field, values in grid.items():  # every value is checked before any work starts
-        for value in values:
-            base.replace(**{field: value})
     seeds = int_list("--seeds", args.seeds)
     if args.jobs is not None and args.jobs < 1:
         raise EieInputError(f"--jobs {args.jobs}: must be at least 1")
@@ -414,6 +406,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     points = make_points(args.layers, grid, seeds=seeds, sparsity=args.sparsity,
                          act_density=args.act_density, inputs=args.activations, labels=args.labels,
                          select=(args.layer, args.bias))
+    check_configs(points, base)  # before anything is printed; run_sweep checks the inputs too
     cache = None if args.no_cache else (args.cache_dir or str(default_cache_dir(out)))
     print_config(base, grid)
     print(f"sweeping {len(points)} point(s): layers {', '.join(args.layers)}; "
@@ -459,7 +452,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from eie_sim.demo import demo_outputs, run_demo
 
     for p in demo_outputs(args.out):  # refuse before computing anything
-        output_file(str(p), args.force)
+        check_writable(str(p), args.force)
     print_config(SimConfig())
     print()
     run_demo(args.out, seed=args.seed, force=args.force)

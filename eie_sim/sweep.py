@@ -283,11 +283,16 @@ def _cell(v: object) -> object:
     return "" if v is None else v
 
 
+def check_configs(points: Sequence[Point], base: SimConfig) -> None:
+    """Every point's configuration is valid (each value, and the values together)."""
+    for p in points:
+        base.replace(**dict(p.overrides))
+
+
 def validate_points(points: Sequence[Point], base: SimConfig) -> None:
     """Refuse a sweep before any work: every point's configuration, and its inputs and labels
     against each layer source's input count."""
-    for p in points:
-        base.replace(**dict(p.overrides))
+    check_configs(points, base)
     checked: dict[tuple[str, str | None], int] = {}
     for p in points:
         if p.inputs is None or (p.layer, p.inputs) in checked:

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import time
 from functools import cache
-from importlib import resources
 from io import StringIO
 
 import numpy as np
 import pandas as pd
 
 from compressor.errors import EieFormatError
+from eie_sim.csvdata import packaged_text
 
 
 def _csv(name: str) -> pd.DataFrame:
-    text = resources.files("eie_sim").joinpath("data", name).read_text()
-    df = pd.read_csv(StringIO(text))
+    df = pd.read_csv(StringIO(packaged_text(name)[1]))
     if "source" not in df or df["source"].isna().any():
         raise EieFormatError(f"eie_sim/data/{name}: every row needs a source")
     return df

@@ -22,6 +22,11 @@ MHZ = 1e6
 DRAIN_CYCLES = 5
 
 
+def pointer_read_cycles(ptr_banks: int) -> int:
+    """Cycles to read a column's two pointers: one with two banks (p_j and p_j+1 at once), two with one."""
+    return 1 if ptr_banks == 2 else 2
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """EIE's parameters (defaults: the paper's 64-PE design, docs/ARCHITECTURE.md sections 4-5)."""
@@ -57,7 +62,7 @@ class SimConfig:
     @property
     def ptr_read_cycles(self) -> int:
         """P: cycles a PE spends reading a column's two pointers (one per bank)."""
-        return 1 if self.ptr_banks == 2 else 2
+        return pointer_read_cycles(self.ptr_banks)
 
     @property
     def lnzd_nodes(self) -> int:

@@ -4,10 +4,19 @@ checked against a range, every error naming the file, line, row and field."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
+from importlib import resources
 
 from compressor.errors import EieFormatError
+
+
+@functools.cache
+def packaged_text(name: str) -> tuple[str, str]:
+    """(label, text) of a data file shipped in ``eie_sim/data``, read as UTF-8 (a BOM dropped)."""
+    res = resources.files("eie_sim").joinpath("data", name)
+    return str(res), res.read_text(encoding="utf-8-sig")
 
 
 def parse_csv(label: str, text: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:

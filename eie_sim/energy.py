@@ -23,7 +23,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +30,7 @@ import pandas as pd
 from compressor.errors import EieFormatError, EieInputError
 from eie_sim.config import SimConfig
 from eie_sim.counts import EVENTS, PE_UNITS, UNITS, Counts
-from eie_sim.csvdata import number, parse_csv
+from eie_sim.csvdata import number, packaged_text, parse_csv
 
 VALUE_BITS = 16  # the datapath's fixed-point width (docs/ARCHITECTURE.md section 3)
 # The codebook register file is sized for EIE's 4-bit codes (16 entries); a layer's own
@@ -62,13 +61,6 @@ def _read_text(path: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise EieFormatError(f"{p}: not UTF-8 text") from None
-
-
-@functools.cache
-def _packaged(name: str) -> tuple[str, str]:
-    """(label, text) of a CSV shipped in eie_sim/data."""
-    res = resources.files("eie_sim").joinpath("data", name)
-    return str(res), res.read_text(encoding="utf-8-sig")
 
 
 # --------------------------------------------------------------------------- the energy table
@@ -164,7 +156,7 @@ def _parse_energy_table(label: str, text: str) -> EnergyTable:
 
 
 def _table_source(path: str | None) -> tuple[str, str]:
-    return _packaged("energy_45nm.csv") if path is None else (str(path), _read_text(path))
+    return packaged_text("energy_45nm.csv") if path is None else (str(path), _read_text(path))
 
 
 def load_energy_table(path: str | None = None) -> EnergyTable:
@@ -194,7 +186,7 @@ class Table2:
 @functools.cache
 def table2() -> Table2:
     """The packaged Table II (validated like a user file, so a bad edit is a clear error)."""
-    label, text = _packaged("table2_pe.csv")
+    label, text = packaged_text("table2_pe.csv")
     power: dict[str, float] = {}
     area: dict[str, float] = {}
     ref: dict[str, float] = {}

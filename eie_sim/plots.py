@@ -279,7 +279,7 @@ def _need_x_values(df: pd.DataFrame, x: str, what: str) -> None:
 
 # --- selecting rows: --where FIELD=VALUE --------------------------------------------------------
 
-#: Sweep flags whose results column has another name (named when --where uses the flag's).
+#: --where's words for a boolean field.
 _TRUE = {"true", "on", "yes", "1"}
 _FALSE = {"false", "off", "no", "0"}
 

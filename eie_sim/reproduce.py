@@ -28,6 +28,7 @@ from compressor.provenance import provenance
 from eie_sim import plots
 from eie_sim.baselines import host_numpy_us, paper_headline, paper_table4, paper_time_us
 from eie_sim.config import SimConfig
+from eie_sim.counts import UNITS
 from eie_sim.energy import (
     EnergyModel,
     calibration_table,
@@ -363,7 +364,7 @@ def latency_table(pes: pd.DataFrame) -> pd.DataFrame:
 def power_table(pes: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     """Alex-7 at 64 PEs: power per unit and PE beside Table II and the calibration workload."""
     r = pes[(pes.layer == "Alex-7") & (pes.n_pes == TABLE4_PES)].iloc[0]
-    units = ["act_queue", "ptr_read", "spmat_read", "arith", "act_rw", "lnzd", "dram"]
+    units = list(UNITS)
     per_pe_mw = [r[f"energy_breakdown_j.{u}"] / r.time_s * 1e3 / TABLE4_PES for u in units]
     split = pd.DataFrame({"unit": units, "ours, Alex-7, per PE (mW)": per_pe_mw})
     cal = calibration_table().reset_index()

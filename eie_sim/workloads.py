@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ from compressor.errors import EieFormatError, EieInputError
 from compressor.model import EncodedModel
 from compressor.pipeline import CompressOptions, compress_layer
 from compressor.provenance import provenance
-from eie_sim.csvdata import number, parse_csv
+from eie_sim.csvdata import number, packaged_text, parse_csv
 
 
 @dataclass(frozen=True)
@@ -124,8 +123,7 @@ def parse_variation_rules(text: str, label: str = _RULES_FILE) -> dict[str, Vari
 def load_variation_rules(path: str | Path | None = None) -> dict[str, VariationRule]:
     """The fitted rules of ``path`` (default: the packaged ``eie_sim/data/variation_rules.csv``)."""
     if path is None:
-        text = resources.files("eie_sim").joinpath("data", "variation_rules.csv").read_text()
-        return parse_variation_rules(text, _RULES_FILE)
+        return parse_variation_rules(packaged_text("variation_rules.csv")[1], _RULES_FILE)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

@@ -11,6 +11,7 @@ field of the Result.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -163,14 +164,33 @@ def _macs(v, entry_rows, pe_offsets, ptr, slices, values, cb_fix, fw, lo, hi, ac
                 registers[row] = mac_compiled(registers[row], np.int64(cb_fix[v[e]]), a, fw, lo, hi)
 
 
+class _Scan(NamedTuple):
+    """:func:`_scan`'s results for one segment, by name (per-item arrays are N x K)."""
+
+    broadcast: np.ndarray
+    pop: np.ndarray
+    finish: np.ndarray
+    entries: np.ndarray
+    cycles: int
+    busy: np.ndarray
+    occupancy_sum: np.ndarray
+    occupancy_max: np.ndarray
+    word_reads: int
+    ccu_stalls: int
+    hazard_stalls: int
+    bypasses: int
+    entries_processed: int
+    kept_processed: int
+
+
 def _segment(layer: EncodedLayer, items: Items, entry_base: np.ndarray, config: SimConfig,
-             n_local_max: int) -> tuple:
+             n_local_max: int) -> _Scan:
     sl = layer.slices
-    return _scan(items.rows, items.lanes, items.rounds, items.slices, items.n_rows, layer.ptr,
+    return _Scan(*_scan(items.rows, items.lanes, items.rounds, items.slices, items.n_rows, layer.ptr,
                  layer.pe_offsets, layer.v, layer.entry_rows, sl.entries_total, sl.kept_total,
                  sl.first_kept_row, sl.last_row, config.ptr_read_cycles, config.queue_depth,
                  config.broadcast_latency, config.bypass, config.acc_latency, n_local_max, entry_base,
-                 layer.entries_per_word)
+                 layer.entries_per_word))
 
 
 def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: bool,
@@ -186,7 +206,7 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
     seg_items = [segment_items(layer, seg, a_fix) for seg in segs]
     scans = [_segment(layer, items, seg.entry_base, config, n_local_max)
              for seg, items in zip(segs, seg_items, strict=True)]
-    compute = [sc[4] for sc in scans]
+    compute = [sc.cycles for sc in scans]
     if plan.resident:
         start, end = np.zeros(1, np.int64), np.asarray(compute, np.int64)
     else:
@@ -198,13 +218,13 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
     out = write_back(acc, relu).T.reshape(-1)[: layer.m]
     cycles = int(end[-1])
     n_items = sum(len(items) for items in seg_items)
-    entries = sum(int(sc[12]) for sc in scans)
-    kept = sum(int(sc[13]) for sc in scans)
+    entries = sum(int(sc.entries_processed) for sc in scans)
+    kept = sum(int(sc.kept_processed) for sc in scans)
     counts = Counts.from_mapping({
         ("act_queue", "push"): n_pes * n_items,
         ("act_queue", "pop"): n_pes * n_items,
         ("ptr_read", "read"): n_pes * n_items * config.ptr_read_cycles,  # one read per bank access
-        ("spmat_read", "word_read"): sum(int(sc[8]) for sc in scans),
+        ("spmat_read", "word_read"): sum(int(sc.word_reads) for sc in scans),
         ("arith", "codebook_read"): entries,
         ("arith", "multiply"): entries,
         ("arith", "add"): entries,
@@ -219,28 +239,28 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
     })
     bounds = np.concatenate([[0], np.cumsum([len(it) for it in seg_items])]).astype(np.int64)
 
-    def joined(i: int, axis: int = 0, shifted: bool = True) -> np.ndarray:
+    def joined(name: str, axis: int = 0, shifted: bool = True) -> np.ndarray:
         """Segment arrays on the layer's axis (a resident layer's single segment is already)."""
         if len(scans) == 1:
-            return scans[0][i]
-        return np.concatenate([sc[i] + (t0 if shifted else 0) for sc, t0 in zip(scans, start, strict=True)],
-                              axis=axis)
+            return getattr(scans[0], name)
+        return np.concatenate([getattr(sc, name) + (t0 if shifted else 0)
+                               for sc, t0 in zip(scans, start, strict=True)], axis=axis)
 
     times = ItemTimes(
-        broadcast=joined(0), pop=joined(1, axis=1), finish=joined(2, axis=1),
-        entries=joined(3, axis=1, shifted=False),
+        broadcast=joined("broadcast"), pop=joined("pop", axis=1), finish=joined("finish", axis=1),
+        entries=joined("entries", axis=1, shifted=False),
         rounds=np.concatenate([items.rounds for items in seg_items]),
         columns=np.concatenate([items.cols for items in seg_items]),
         segment_bounds=bounds, segment_start=start, segment_end=end)
     return LayerRun(
         name=layer.name, cycles=cycles, counts=counts,
-        busy_cycles=sum(sc[5] for sc in scans),
-        queue_occupancy_sum=sum(sc[6] for sc in scans),
-        queue_occupancy_max=np.max([sc[7] for sc in scans], axis=0),
-        ccu_stall_cycles=sum(int(sc[9]) for sc in scans),
-        hazard_stall_cycles=sum(int(sc[10]) for sc in scans),
+        busy_cycles=sum(sc.busy for sc in scans),
+        queue_occupancy_sum=sum(sc.occupancy_sum for sc in scans),
+        queue_occupancy_max=np.max([sc.occupancy_max for sc in scans], axis=0),
+        ccu_stall_cycles=sum(int(sc.ccu_stalls) for sc in scans),
+        hazard_stall_cycles=sum(int(sc.hazard_stalls) for sc in scans),
         lnzd_row_loads=sum(items.n_rows for items in seg_items),
-        bypass_count=sum(int(sc[11]) for sc in scans),
+        bypass_count=sum(int(sc.bypasses) for sc in scans),
         entries_processed=entries, kept_processed=kept, dram_bytes=plan.dram_bytes,
         weight_load_bytes=plan.weight_load_bytes, out_fix=out,
         times=times)

@@ -18,6 +18,7 @@ import pandas as pd
 from compressor.errors import EieInputError
 from compressor.model import EncodedModel
 from compressor.pipeline import CompressOptions, per_layer_options, prune_mask
+from compressor.train import forward as mlp_forward
 
 #: Default largest accuracy loss (percentage points) a stage may cause before a warning.
 MAX_LOSS_POINTS = 1.0
@@ -32,13 +33,12 @@ STEPS = (("float", "pruned", "pruning"), ("pruned", "quantized", "weight sharing
 
 
 def forward(layers: Sequence[tuple[np.ndarray, np.ndarray | None]], x: np.ndarray) -> np.ndarray:
-    """Float outputs of an MLP: ReLU after every layer but the last (as EIE runs it)."""
-    a = np.atleast_2d(np.asarray(x, np.float64))
-    for i, (w, b) in enumerate(layers):
-        a = a @ np.asarray(w, np.float64).T + (0.0 if b is None else np.asarray(b, np.float64))
-        if i < len(layers) - 1:
-            a = np.maximum(a, 0.0)
-    return a
+    """Float outputs of an MLP: ReLU after every layer but the last (as EIE runs it); a missing
+    bias is zero."""
+    weights = [np.asarray(w, np.float64) for w, _ in layers]
+    biases = [np.zeros(len(w)) if b is None else np.asarray(b, np.float64)
+              for w, (_, b) in zip(weights, layers, strict=True)]
+    return mlp_forward(weights, biases, np.atleast_2d(np.asarray(x, np.float64)))[-1]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from compressor.errors import EieInputError
 from compressor.model import EncodedModel, check_chain
 from compressor.provenance import provenance
 from compressor.prune import prune_balanced, prune_by_threshold, prune_to_density
-from compressor.quantize import INITS, METHODS, Quantized, quantize
+from compressor.quantize import INITS, METHODS, Quantized
+from compressor.train import share_layer
 from compressor.validate import check_finite, check_mask, check_weights
 
 
@@ -76,18 +77,14 @@ def compress_layer(weights: np.ndarray, bias: np.ndarray | None = None,
         mask = prune_mask(w, options)
     else:
         check_mask(mask, w.shape, f"layer {name!r} mask")
-    cols, keep = [w], [mask]
     if bias is not None:
-        b = np.asarray(bias)
-        if b.dtype.kind != "f" or b.shape != (m,):
+        bias = np.asarray(bias)
+        if bias.dtype.kind != "f" or bias.shape != (m,):
             raise EieInputError(f"layer {name!r} bias must be a float vector of {m} values (one per "
-                                f"output), got dtype {b.dtype} shape {b.shape}")
-        check_finite(b, f"layer {name!r} bias")
-        cols.append(b[:, None])
-        keep.append(np.ones((m, 1), bool))
-    q = quantize(np.hstack(cols).astype(np.float64), np.hstack(keep), wbits=options.wbits,
-                 init=options.init, method=options.method, seed=options.seed,
-                 max_iter=options.max_iter)
+                                f"output), got dtype {bias.dtype} shape {bias.shape}")
+        check_finite(bias, f"layer {name!r} bias")
+    q = share_layer(w, bias, mask, wbits=options.wbits, init=options.init, method=options.method,
+                    seed=options.seed, max_iter=options.max_iter)
     return encode_quantized(q, has_bias=bias is not None, options=options, name=name)
 
 

@@ -270,12 +270,12 @@ def share_layer(weights: np.ndarray, bias: np.ndarray | None, mask: np.ndarray, 
                 max_iter: int = 100) -> Quantized:
     """k-means weight sharing of one layer's kept weights; a bias is the last column, never pruned,
     and shares the codebook (as :func:`compressor.pipeline.compress_layer` does)."""
-    if bias is None:
-        return quantize(np.asarray(weights, np.float64), mask, wbits=wbits, init=init, method=method,
-                        seed=seed, max_iter=max_iter)
-    keep = np.hstack([mask, np.ones((len(bias), 1), bool)])
-    return quantize(np.hstack([weights, bias[:, None]]), keep, wbits=wbits, init=init, method=method,
-                    seed=seed, max_iter=max_iter)
+    cols, keep = [weights], [mask]
+    if bias is not None:
+        cols.append(np.asarray(bias)[:, None])
+        keep.append(np.ones((len(bias), 1), bool))
+    return quantize(np.hstack(cols).astype(np.float64), np.hstack(keep), wbits=wbits, init=init,
+                    method=method, seed=seed, max_iter=max_iter)
 
 
 def share_weights(net: MLP, masks: Sequence[np.ndarray], wbits: int) -> list[Quantized]:

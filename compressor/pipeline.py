@@ -21,7 +21,7 @@ from compressor.provenance import provenance
 from compressor.prune import prune_balanced, prune_by_threshold, prune_to_density
 from compressor.quantize import INITS, METHODS, Quantized
 from compressor.train import share_layer
-from compressor.validate import check_finite, check_mask, check_weights
+from compressor.validate import check_bias, check_mask, check_weights
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,7 @@ def compress_layer(weights: np.ndarray, bias: np.ndarray | None = None,
     else:
         check_mask(mask, w.shape, f"layer {name!r} mask")
     if bias is not None:
-        bias = np.asarray(bias)
-        if bias.dtype.kind != "f" or bias.shape != (m,):
-            raise EieInputError(f"layer {name!r} bias must be a float vector of {m} values (one per "
-                                f"output), got dtype {bias.dtype} shape {bias.shape}")
-        check_finite(bias, f"layer {name!r} bias")
+        bias = check_bias(bias, m, name)
     q = share_layer(w, bias, mask, wbits=options.wbits, init=options.init, method=options.method,
                     seed=options.seed, max_iter=options.max_iter)
     return encode_quantized(q, has_bias=bias is not None, options=options, name=name)

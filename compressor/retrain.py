@@ -48,7 +48,7 @@ from compressor.train import (
     shared_layers,
     train,
 )
-from compressor.validate import check_finite, check_weights
+from compressor.validate import check_bias, check_finite, check_weights
 
 __all__ = ["RetrainOptions", "retrain_compress"]
 
@@ -131,12 +131,7 @@ def _check_layers(layers: Sequence[Layer]) -> list[tuple[str, np.ndarray, np.nda
     for name, w, b in layers:
         w = check_weights(w, f"layer {name!r} weights").astype(np.float64)
         if b is not None:
-            b = np.asarray(b)
-            if b.dtype.kind != "f" or b.shape != (w.shape[0],):
-                raise EieInputError(f"layer {name!r} bias must be a float vector of {w.shape[0]} values "
-                                    f"(one per output), got dtype {b.dtype} shape {b.shape}")
-            check_finite(b, f"layer {name!r} bias")
-            b = b.astype(np.float64)
+            b = check_bias(b, w.shape[0], name)
         out.append((name, w, b))
     check_chain([(name, w.shape[0], w.shape[1]) for name, w, _ in out], transposable=True)
     return out

@@ -43,6 +43,17 @@ def check_finite(values: np.ndarray, name: str) -> None:
     )
 
 
+def check_bias(bias: object, m: int, name: str) -> np.ndarray:
+    """A layer's bias as float64: a finite float vector of ``m`` values (one per output).
+    ``name`` is the layer's name."""
+    b = np.asarray(bias)
+    if b.dtype.kind != "f" or b.shape != (m,):
+        raise EieInputError(f"layer {name!r} bias must be a float vector of {m} values (one per "
+                            f"output), got dtype {b.dtype} shape {b.shape}")
+    check_finite(b, f"layer {name!r} bias")
+    return b.astype(np.float64)
+
+
 def check_mask(mask: object, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
     """Check ``mask`` is a boolean ndarray of the given shape."""
     if not isinstance(mask, np.ndarray):

@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from compressor.errors import EieFormatError, EieInputError
+from compressor.validate import check_finite
 
 MAX_ONNX_BYTES = 1 << 30  # VGG-16's three FC layers are ~0.5 GB as float32; protobuf itself stops at 2 GB
 
@@ -422,7 +423,7 @@ class _Reader:
                                    f"{_type_name(dt)}; it must be {wanted}")
         if c.floats is not None:
             arr = np.asarray(c.floats, np.float64).reshape(() if c.scalar else (-1,))
-            _check_finite(arr, f"{self.src}: {c.where}")
+            check_finite(arr, f"{self.src}: {c.where}")
         else:
             arr = self._decode(c.tensor, c.where)
         return arr, c.where
@@ -473,7 +474,7 @@ class _Reader:
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         with np.errstate(invalid="ignore"):  # a signalling NaN warns on the cast; it is refused just below
             arr = arr.astype(np.float64).reshape(dims)
-        _check_finite(arr, f"{self.src}: {where}")
+        check_finite(arr, f"{self.src}: {where}")
         return arr
 
     # -- the layers
@@ -671,7 +672,7 @@ class _Reader:
 
     def _check_scaled(self, arr: np.ndarray, where: str, node: Any, name: str, value: float) -> None:
         if value != 1.0:
-            _check_finite(arr, f"{self.src}: {where} times {name}={value!r} of {self.label(node)}")
+            check_finite(arr, f"{self.src}: {where} times {name}={value!r} of {self.label(node)}")
             self.notes.append(f"{name}={value!r} of {self.label(node)} folded into {where}")
 
     def _check_inputs(self, layer: _Layer, layers: list[_Layer], features: int | None) -> None:
@@ -723,12 +724,6 @@ def _unique(names: list[str]) -> list[str]:
         seen[name] = seen.get(name, 0) + 1
         out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
     return out
-
-
-def _check_finite(arr: np.ndarray, where: str) -> None:
-    from compressor.validate import check_finite
-
-    check_finite(arr, where)
 
 
 def _as_float32(arr: np.ndarray, where: str) -> np.ndarray:

@@ -23,6 +23,15 @@ settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True
 settings.load_profile("ci")
 
 
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """The ``eie`` command line, in-process: (exit code, stdout, stderr)."""
+    from eie_sim.cli import main
+
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
 def random_codes(rng: np.random.Generator, m: int, ncols: int, density: float,
                  wbits: int = 4) -> np.ndarray:
     keep = rng.random((m, ncols)) < density

@@ -18,14 +18,9 @@ from compressor import eiefile
 from eie_sim import cli
 from eie_sim.cli import main
 from eie_sim.config import _RANGES, FLAG_BY_NAME
+from tests.conftest import run
 
 FAST = ("--engine", "fast")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def fails(capsys: pytest.CaptureFixture[str], *argv: str, expect: tuple[str, ...]) -> str:

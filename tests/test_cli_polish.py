@@ -13,15 +13,10 @@ import pytest
 
 from compressor.provenance import CONTRACT_VERSION
 from eie_sim.cli import main
+from tests.conftest import run
 
 FAST = ("--engine", "fast")
 EIE = [sys.executable, "-m", "eie_sim.cli"]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture

@@ -17,14 +17,9 @@ import pytest
 from compressor import eiefile
 from eie_sim.cli import main
 from tests import reference as ref
+from tests.conftest import run
 
 FAST = ("--engine", "fast")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture(scope="module")

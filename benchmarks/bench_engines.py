@@ -44,6 +44,8 @@ KNOBS = ({"bypass": False}, {"ptr_banks": 1}, {"queue_depth": 1})
 TARGET_FC8_S = 0.005
 TARGET_ALEX6_S = 0.020
 TARGET_SWEEP_S = 60.0
+
+
 def reencoded(model: EncodedModel, n_pes: int) -> EncodedModel:
     """The model encoded for ``n_pes`` PEs (so re-encoding is not timed as simulation)."""
     return model.with_layers([lay if lay.n_pes == n_pes else lay.reencode(n_pes=n_pes, regs=lay.regs,

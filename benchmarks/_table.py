@@ -126,8 +126,9 @@ def calibrated_benchmark(name: str, n_pes: int = 64) -> tuple[object, np.ndarray
 
     Without a stored format, simulate() calibrates (a float forward pass) on every call,
     which is not the simulator's cost."""
-    from eie_sim.batch import calibrated
-    from eie_sim.workloads import benchmark_activations, benchmark_model
+    from compressor.calibrate import activation_frac_bits
+    from eie_sim.workload.benchmarks import benchmark_activations, benchmark_model
 
     x = benchmark_activations(name, 0)
-    return calibrated(benchmark_model(name, seed=0, n_pes=n_pes), x), x
+    model = benchmark_model(name, seed=0, n_pes=n_pes)
+    return model.with_fa(activation_frac_bits(list(model.layers), x)), x

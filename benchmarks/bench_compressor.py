@@ -20,7 +20,7 @@ from compressor.encode import encode_layer
 from compressor.pipeline import CompressOptions, compress_layer
 from compressor.prune import prune_to_density
 from compressor.quantize import quantize
-from eie_sim.workloads import trained_like_weights
+from eie_sim.workload.benchmarks import trained_like_weights
 
 M, N = 4096, 9216
 DENSITY = 0.09

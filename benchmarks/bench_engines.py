@@ -31,8 +31,8 @@ from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
 from eie_sim.result import result_differences
 from eie_sim.simulate import simulate
-from eie_sim.sweep import make_points, run_sweep
-from eie_sim.workloads import BENCHMARKS, benchmark_activations, benchmark_model
+from eie_sim.study.sweep import make_points, run_sweep
+from eie_sim.workload.benchmarks import BENCHMARKS, benchmark_activations, benchmark_model
 
 PES = (1, 8, 64, 256)
 SWEEP_PES = tuple(2**k for k in range(9))  # 1 .. 256

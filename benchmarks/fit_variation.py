@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from compressor.prune import prune_to_density
-from eie_sim.workloads import density_variation, scaled_laplace
+from eie_sim.workload.benchmarks import density_variation, scaled_laplace
 
 # LeNet-300-100 shapes (outputs x inputs)
 SHAPES = {"ip1": (300, 784), "ip2": (100, 300), "ip3": (10, 100)}

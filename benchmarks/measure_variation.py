@@ -55,9 +55,9 @@ from compressor.train import (  # noqa: E402
     prune_and_retrain,
     train,
 )
-from eie_sim.examples.lenet import LAYER_NAMES, SIZES, TARGET_DENSITIES, StageEpochs  # noqa: E402
-from eie_sim.examples.mnist import load_mnist  # noqa: E402
-from eie_sim.workloads import (  # noqa: E402
+from eie_sim.study.examples.lenet import LAYER_NAMES, SIZES, TARGET_DENSITIES, StageEpochs  # noqa: E402
+from eie_sim.study.examples.mnist import load_mnist  # noqa: E402
+from eie_sim.workload.benchmarks import (  # noqa: E402
     BENCHMARKS,
     RULE_FIELDS,
     density_variation,

@@ -46,6 +46,10 @@ class EncodedModel:
     def with_layers(self, layers: Sequence[EncodedLayer]) -> EncodedModel:
         return EncodedModel(tuple(layers), self.fa, self.input_after_relu, dict(self.provenance))
 
+    def with_fa(self, fa: int, **provenance: object) -> EncodedModel:
+        """The model with an activation format (and notes on how it was found)."""
+        return EncodedModel(self.layers, fa, self.input_after_relu, {**self.provenance, **provenance})
+
 
 def check_chain(shapes: Sequence[tuple[str, int, int]], where: str = "model", *,
                 transposable: bool = False) -> None:

@@ -15,7 +15,7 @@ ReLU after every layer but the last, softmax cross-entropy on the logits. Here:
   (as :func:`compressor.pipeline.compress_layer` does) and centroid fine-tuning.
 
 It lives in the compressor (the lower layer) because both the LeNet-300-100
-example (:mod:`eie_sim.examples.lenet`) and accuracy-aware compression of a
+example (:mod:`eie_sim.study.examples.lenet`) and accuracy-aware compression of a
 user's own MLP (:mod:`compressor.retrain`, ``eie compress --retrain``) use it.
 Every random choice (initialisation, shuffling, dropout masks) comes from the
 generator the caller passes, so a seed fixes the result.
@@ -67,7 +67,7 @@ Selector = Callable[[int, np.ndarray, float], np.ndarray]
 @dataclass(frozen=True)
 class TrainConfig:
     """SGD hyper-parameters (the defaults are LeNet-300-100's, chosen on a held-out part of the
-    *training* set of :mod:`eie_sim.examples.lenet`, never the test set)."""
+    *training* set of :mod:`eie_sim.study.examples.lenet`, never the test set)."""
 
     lr: float = 0.05  # dense training, cosine-decayed to 0 over the stage
     retrain_lr: float = 0.03  # each retraining step after pruning, again cosine-decayed

@@ -19,10 +19,11 @@ import numpy as np
 
 from compressor.encode import EncodedLayer
 from eie_sim.config import SimConfig
-from eie_sim.counts import EVENTS, Counts
+from eie_sim.counts import Counts, known_events
 from eie_sim.energy import EnergyModel, energy
 from eie_sim.memory import LayerPlan
 from eie_sim.run import LayerRun
+from eie_sim.units import ptr_read
 
 
 class ConservationError(RuntimeError):
@@ -44,7 +45,7 @@ def _visited(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray) -> list[tu
 def implied_counts(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray, config: SimConfig) -> dict:
     """What the layout implies for one layer's run, by walking the entries of every visited slice."""
     n_pes, epw = layer.n_pes, layer.entries_per_word
-    p_cycles = config.ptr_read_cycles
+    p_cycles = ptr_read.read_cycles(config.ptr_banks)
     word_reads = entries = kept = items = rows = 0
     busy = np.zeros(n_pes, np.int64)
     kept_before = [np.concatenate([[0], np.cumsum(layer.v[layer.pe_offsets[p]:layer.pe_offsets[p + 1]] != 0)])
@@ -104,11 +105,11 @@ def check_layer(layer: EncodedLayer, plan: LayerPlan, run: LayerRun, a_fix: np.n
 
 
 def check_energy(counts: Counts, config: SimConfig, where: str) -> None:
-    """The breakdown's total is every known event priced once: sum over EVENTS of count x pJ
-    (the PE-cycle price being the sum of the static terms), and its units add up to it."""
+    """The breakdown's total is every known event priced once (sum of count x pJ), and its units'
+    dynamic and static parts add up to it."""
     e = energy(counts, config)
     prices = EnergyModel.for_config(config).per_event_pj
-    priced = sum(counts[event] * prices[event] for event in EVENTS) * 1e-12
+    priced = sum(counts[event] * prices[event] for event in known_events()) * 1e-12
     parts = sum(e.dynamic_j.values()) + sum(e.static_j.values())
     if not np.isclose(e.total_j, priced, rtol=1e-12, atol=0):
         raise ConservationError(f"{where}: energy {e.total_j} J, but its events priced one by one "

@@ -1,38 +1,23 @@
 """Event counts keyed by (unit, action): what the energy step multiplies by energy per event.
 
-Units count their own events; this object only holds and adds them (Accelergy's
-"action counts"). Traces are kept apart from counters.
+Units count their own events (each unit's module declares them, :data:`eie_sim.units.EVENTS`
+lists them all); this object only holds and adds them (Accelergy's "action counts"). Traces
+are kept apart from counters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
-#: Table II's per-PE units, in its order; the only units with a static term and an area.
-PE_UNITS: tuple[str, ...] = ("act_queue", "ptr_read", "spmat_read", "arith", "act_rw")
-#: Units of an energy breakdown: Table II's five, then the chip-level LNZD tree and DRAM.
-UNITS: tuple[str, ...] = (*PE_UNITS, "lnzd", "dram")
 
-#: Every (unit, action) an engine may report, in report order. Energy tables price these.
-EVENTS: tuple[tuple[str, str], ...] = (
-    ("act_queue", "push"),
-    ("act_queue", "pop"),
-    ("ptr_read", "read"),            # per item per PE: one access of both banks (two of one bank)
-    ("spmat_read", "word_read"),
-    ("arith", "codebook_read"),
-    ("arith", "multiply"),
-    ("arith", "add"),
-    ("act_rw", "dest_read"),         # per kept entry (padding flows through, write disabled)
-    ("act_rw", "dest_write"),
-    ("act_rw", "src_read"),          # LNZD scan of the source registers
-    ("act_rw", "sram_read"),         # activation SRAM -> source registers
-    ("act_rw", "sram_write"),        # write-back to the activation SRAM
-    ("lnzd", "node_cycle"),
-    ("dram", "bit"),
-    ("pe", "cycle"),                 # PE-cycles: the static (clock and leakage) term
-)
-_KNOWN = frozenset(EVENTS)
+@cache
+def known_events() -> tuple[tuple[str, str], ...]:
+    """Every (unit, action) the units declare, in report order."""
+    from eie_sim.units import EVENTS
+
+    return EVENTS
 
 
 @dataclass
@@ -43,8 +28,8 @@ class Counts:
 
     def add(self, unit: str, action: str, count: int = 1) -> None:
         key = (unit, action)
-        if key not in _KNOWN:
-            raise KeyError(f"unknown event {key}; known events are listed in eie_sim.counts.EVENTS")
+        if key not in known_events():
+            raise KeyError(f"unknown event {key}; the units declare {', '.join(map(str, known_events()))}")
         self.n[key] = self.n.get(key, 0) + int(count)
 
     def __getitem__(self, key: tuple[str, str]) -> int:
@@ -64,7 +49,7 @@ class Counts:
 
     def items(self) -> Iterable[tuple[tuple[str, str], int]]:
         """Known events in report order, zeros included, so that tables have fixed columns."""
-        return ((key, self.n.get(key, 0)) for key in EVENTS)
+        return ((key, self.n.get(key, 0)) for key in known_events())
 
     def to_dict(self) -> dict[str, int]:
         return {f"{unit}.{action}": c for (unit, action), c in self.items()}

@@ -9,6 +9,7 @@ row ``j // N``, and a segment numbers its rows from its own first row.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,3 +60,30 @@ def segment_items(layer: EncodedLayer, seg: Segment, a_fix: np.ndarray) -> Items
     rows = (rounds - seg.rounds.start) * per_round + cols // n_pes - seg.col_start // n_pes
     return Items(rounds, cols, a_fix[cols].astype(np.int64), rounds * layer.ncols + cols,
                  rows, cols % n_pes, scan_rows(seg, n_pes))
+
+
+@dataclass(frozen=True)
+class SliceTotals:
+    """Per slice (round * ncols + column), summed over the PEs: entries (padding included) and kept
+    entries. What counting an item's work needs without walking its entries."""
+
+    entries: np.ndarray  # int64[S]
+    kept: np.ndarray  # int64[S]
+
+
+_TOTALS: weakref.WeakKeyDictionary[EncodedLayer, SliceTotals] = weakref.WeakKeyDictionary()
+
+
+def slice_totals(layer: EncodedLayer) -> SliceTotals:
+    """The layer's :class:`SliceTotals`, computed once per layer object."""
+    out = _TOTALS.get(layer)
+    if out is None:
+        entries = np.diff(layer.ptr, axis=1).sum(axis=0)
+        kept = np.zeros(layer.ptr.shape[1] - 1, np.int64)
+        for p in range(layer.n_pes):
+            lo, hi = layer.pe_offsets[p], layer.pe_offsets[p + 1]
+            before = np.concatenate([[0], np.cumsum(layer.v[lo:hi] != 0)])
+            kept += np.diff(before[layer.ptr[p]])
+        entries.flags.writeable = kept.flags.writeable = False
+        out = _TOTALS[layer] = SliceTotals(entries.astype(np.int64), kept)
+    return out

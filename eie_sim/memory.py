@@ -7,15 +7,17 @@ into cycles, never in what a segment is.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from compressor.encode import EncodedLayer, local_rows
 from compressor.errors import EieSimulationError
-from eie_sim.config import SimConfig
+
+if TYPE_CHECKING:
+    from eie_sim.config import SimConfig
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _footprint(layer: EncodedLayer, config: SimConfig) -> tuple[np.ndarray, int,
     """(spmat bytes per PE, pointer bytes per PE, entries per PE) of the whole layer."""
     words = layer.words_per_pe
     ptr = int(pointer_bytes(layer.ptr.shape[1], config.ptr_bits))
-    return words * (config.spmat_width_bits // 8), ptr, layer.entries_per_pe
+    return words * (config.word_bits // 8), ptr, layer.entries_per_pe
 
 
 def plan_model(layers: Sequence[EncodedLayer], config: SimConfig) -> list[LayerPlan]:
@@ -135,7 +137,7 @@ def plan_model(layers: Sequence[EncodedLayer], config: SimConfig) -> list[LayerP
 def _halves(used_spmat: np.ndarray, n_res: int, layers: Sequence[EncodedLayer], budget: _Budget,
             config: SimConfig) -> SramRegion:
     """The two halves every tiled layer streams into: half of what the resident layers leave."""
-    word_bytes = config.spmat_width_bits // 8
+    word_bytes = config.word_bits // 8
     ptr_slots = sum(layer.ptr.shape[1] for layer in layers[:n_res])
     return SramRegion(used_spmat.copy(), ptr_slots, budget.spmat_bytes // 2 // word_bytes * word_bytes,
                       (budget.ptr_bytes // 2 * 8) // config.ptr_bits)
@@ -159,7 +161,7 @@ def _plan_layer(layer: EncodedLayer, config: SimConfig, *, resident: bool, budge
 def _tiles(layer: EncodedLayer, config: SimConfig, budget: _Budget) -> list[Segment]:
     """Greedy tiles: per round, the longest runs of columns that fit half the budget."""
     epw = layer.entries_per_word
-    word_bytes = config.spmat_width_bits // 8
+    word_bytes = config.word_bits // 8
     # Half the budget, in whole words and whole pointers; addressability caps the entries too.
     max_entries = np.minimum((budget.spmat_bytes // 2 // word_bytes) * epw, (1 << config.ptr_bits) - 1)
     max_cols = (budget.ptr_bytes // 2 * 8) // config.ptr_bits - 1
@@ -203,18 +205,3 @@ def activation_spill(layer: EncodedLayer, config: SimConfig) -> tuple[int, bool]
     out_spill = np.maximum(0, n_out - (cap - in_res))
     values = layer.rounds * int(in_spill.sum()) + int(out_spill.sum())
     return 2 * values, bool(values)
-
-
-def dram_schedule(load: Sequence[int], compute: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Double-buffered tile streaming (section 5): start and end cycle of every tile."""
-    start = np.zeros(len(load), np.int64)
-    end = np.zeros(len(load), np.int64)
-    for t in range(len(load)):
-        start[t] = load[0] if t == 0 else max(end[t - 1], start[t - 1] + load[t])
-        end[t] = start[t] + compute[t]
-    return start, end
-
-
-def load_cycles(segment: Segment, config: SimConfig) -> int:
-    """Cycles to stream one tile: ``ceil(bytes / B) + L_dram``."""
-    return math.ceil(segment.dram_bytes / config.dram_bytes_per_cycle) + config.dram_latency_cycles

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 
 from compressor.fixedpoint import from_fixed
-from compressor.model import EncodedModel
 from compressor.provenance import CONTRACT_VERSION
 from eie_sim.config import SimConfig
 from eie_sim.counts import Counts
 from eie_sim.energy import UNITS, energy
 from eie_sim.memory import LayerPlan
 from eie_sim.run import LayerRun
+from eie_sim.units import PRICED, dram
+from eie_sim.workload.graph import Graph
 
 
 @dataclass(frozen=True)
@@ -47,23 +48,31 @@ class Figures:
     energy_static_j: float
     weight_load_energy_j: float  # one-time, not in energy_j
     power_w: float
+    host_bytes: int  # activations between the host and the chip (inputs it sends, outputs it takes)
+    host_cycles: int  # those transfers over the off-chip link, apart from ``cycles``
+    host_energy_j: float  # and their energy, apart from ``energy_j``
 
 
 @dataclass(frozen=True)
 class LayerResult(Figures):
+    """One job of the graph (a layer of a model)."""
+
     name: str
     shape: tuple[int, int]  # (outputs m, inputs n)
     resident: bool
     tiles: int
     act_spilled: bool
+    input: str  # a host input's name or the job whose output it reads
+    relu: bool
+    kept_on_chip: bool  # its output stayed in the PEs for the next job
 
 
 @dataclass(frozen=True)
 class Result(Figures):
-    """One inference of a model on one configuration, with provenance.
+    """One inference of a graph (a model) on one configuration, with provenance.
 
-    ``output_fix`` are the last layer's outputs in the activation format Q(15-fa).fa,
-    ``output`` the same as floats.
+    ``output_fix`` are the last job's outputs in the activation format Q(15-fa).fa,
+    ``output`` the same as floats; ``outputs_fix`` holds every output sent to the host.
     """
 
     engine: str
@@ -74,6 +83,7 @@ class Result(Figures):
     fa: int
     output_fix: np.ndarray
     output: np.ndarray
+    outputs_fix: dict[str, np.ndarray]
     tiled_layers: list[str]
     spilled_layers: list[str]
     layers: list[LayerResult]
@@ -83,8 +93,15 @@ class Result(Figures):
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"}
         d["output_fix"] = self.output_fix.tolist()
         d["output"] = self.output.tolist()
+        d["outputs_fix"] = {k: v.tolist() for k, v in self.outputs_fix.items()}
         d["layers"] = [asdict(layer) for layer in self.layers]
         return d
+
+    def __repr__(self) -> str:
+        """A short description (the full figures are in :meth:`to_dict` and :meth:`to_frame`)."""
+        return (f"Result(engine={self.engine!r}, {len(self.layers)} job(s), {self.config['n_pes']} PEs, "
+                f"cycles={self.cycles}, time_s={self.time_s:.4g}, energy_j={self.energy_j:.4g}, "
+                f"pe_utilization={self.pe_utilization:.3f})")
 
     def summary(self) -> dict[str, object]:
         """Scalar figures only (a sweep row): per-PE lists reduced to mean and max."""
@@ -181,14 +198,40 @@ class _Totals:
             counts=Counts.total(r.counts for r in runs))
 
 
-def _figures(tot: _Totals, dram_bytes: int, weight_load_bytes: int, config: SimConfig) -> dict[str, object]:
+def sram_bits(counts: Counts, config: SimConfig) -> int:
+    """Bits read or written at the SRAMs: each SRAM event's count times the bits it moves (as
+    the units declare them)."""
+    total = 0
+    for unit in PRICED:
+        bits_of = getattr(unit, "sram_bits", None)
+        if bits_of is not None:
+            total += sum(counts[unit.NAME, action] * bits for action, bits in bits_of(config).items())
+    return total
+
+
+def _host(graph: Graph, config: SimConfig, jobs: Sequence[int]) -> tuple[int, int]:
+    """(bytes, cycles) of the host transfers of ``jobs``: a job's input when the host sends it,
+    its output when it goes to the host; 16 bits a value, one transfer per vector over the
+    off-chip link (docs/ARCHITECTURE.md, "Workload graphs")."""
+    sizes = []
+    for i in jobs:
+        job = graph.jobs[i]
+        previous = graph.jobs[i - 1] if i else None
+        if not (previous is not None and previous.keep and job.input == previous.name):
+            sizes.append(2 * job.layer.n)
+        if not job.keep:
+            sizes.append(2 * job.layer.m)
+    cycles = sum(dram.transfer_cycles(b, config.dram_bytes_per_cycle, config.dram_latency_cycles)
+                 for b in sizes)
+    return sum(sizes), cycles
+
+
+def _figures(tot: _Totals, dram_bytes: int, weight_load_bytes: int, host: tuple[int, int],
+             config: SimConfig) -> dict[str, object]:
     counts = tot.counts
     e = energy(counts, config)
     n_pes, cycles = len(tot.busy), tot.cycles
     time_s = cycles / config.clock_hz
-    sram_bits = (counts["spmat_read", "word_read"] * config.spmat_width_bits
-                 + counts["ptr_read", "read"] * 2 // config.ptr_read_cycles * config.ptr_bits
-                 + 16 * (counts["act_rw", "sram_read"] + counts["act_rw", "sram_write"]))
     return dict(
         cycles=cycles, time_s=time_s, busy_cycles=tot.busy.tolist(),
         idle_cycles=(cycles - tot.busy).tolist(),
@@ -198,29 +241,34 @@ def _figures(tot: _Totals, dram_bytes: int, weight_load_bytes: int, config: SimC
         lnzd_row_loads=tot.lnzd_row_loads, queue_occupancy_mean=(tot.occupancy_sum / cycles).tolist(),
         queue_occupancy_max=tot.occupancy_max.tolist(), bypass_count=tot.bypass_count,
         entries_processed=tot.entries, kept_processed=tot.kept, access_counts=counts.to_dict(),
-        sram_bytes=math.ceil(sram_bits / 8), dram_bytes=dram_bytes,
+        sram_bytes=math.ceil(sram_bits(counts, config) / 8), dram_bytes=dram_bytes,
         weight_load_bytes=weight_load_bytes, energy_j=e.total_j,
         energy_breakdown_j={u: e.by_unit_j.get(u, 0.0) for u in UNITS},
         energy_dynamic_j=sum(e.dynamic_j.values()), energy_static_j=sum(e.static_j.values()),
         weight_load_energy_j=weight_load_bytes * 8 * config.dram_pj_per_bit * 1e-12,
-        power_w=e.total_j / time_s,
+        power_w=e.total_j / time_s, host_bytes=host[0], host_cycles=host[1],
+        host_energy_j=host[0] * 8 * config.dram_pj_per_bit * 1e-12,
     )
 
 
-def build_result(model: EncodedModel, runs: Sequence[LayerRun], plans: Sequence[LayerPlan], *,
+def build_result(graph: Graph, runs: Sequence[LayerRun], plans: Sequence[LayerPlan], *,
                  fa: int, config: SimConfig, engine: str, warnings: Sequence[str],
                  provenance: dict[str, object]) -> Result:
     """Every figure of the Result, from the engines' runs; the one place both engines share."""
     layers = [LayerResult(
-        **_figures(_Totals.of([run]), run.dram_bytes, run.weight_load_bytes, config),
-        name=layer.name, shape=(layer.m, layer.n), resident=plan.resident, tiles=plan.n_tiles,
-        act_spilled=plan.act_spilled) for layer, run, plan in zip(model.layers, runs, plans, strict=True)]
+        **_figures(_Totals.of([run]), run.dram_bytes, run.weight_load_bytes, _host(graph, config, [i]),
+                   config),
+        name=job.name, shape=(job.layer.m, job.layer.n), resident=plan.resident, tiles=plan.n_tiles,
+        act_spilled=plan.act_spilled, input=job.input, relu=job.relu, kept_on_chip=job.keep)
+        for i, (job, run, plan) in enumerate(zip(graph.jobs, runs, plans, strict=True))]
     out = runs[-1].out_fix
     return Result(
-        **_figures(_Totals.of(runs), sum(r.dram_bytes for r in runs),
-                   sum(r.weight_load_bytes for r in runs), config),
+        **_figures(_Totals.of(runs), sum(r.dram_bytes for r in runs), sum(r.weight_load_bytes for r in runs),
+                   _host(graph, config, range(len(graph.jobs))), config),
         engine=engine, contract_version=CONTRACT_VERSION, config=config.to_dict(),
         provenance=provenance, warnings=list(warnings), fa=fa, output_fix=out.copy(),
         output=from_fixed(out, fa),
+        outputs_fix={job.name: run.out_fix.copy() for job, run in zip(graph.jobs, runs, strict=True)
+                     if not job.keep},
         tiled_layers=[r.name for r in layers if not r.resident],
         spilled_layers=[r.name for r in layers if r.act_spilled], layers=layers)

@@ -25,7 +25,7 @@ settings.load_profile("ci")
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """The ``eie`` command line, in-process: (exit code, stdout, stderr)."""
-    from eie_sim.cli import main
+    from eie_sim.study.cli import main
 
     rc = main(list(argv))
     out, err = capsys.readouterr()
@@ -47,13 +47,13 @@ def pair(codes: np.ndarray, codebook: np.ndarray, *, has_bias: bool, config: Sim
     """(EncodedLayer for the engines, RefLayer for the reference) of one code matrix."""
     n = codes.shape[1] - int(has_bias)
     enc = encode_layer(codes, codebook, n=n, has_bias=has_bias, wbits=wbits, ibits=ibits,
-                       n_pes=config.n_pes, regs=config.regs, word_bits=config.spmat_width_bits, name=name)
+                       n_pes=config.n_pes, regs=config.regs, word_bits=config.word_bits, name=name)
     return enc, RefLayer(codes, codebook, has_bias, wbits=wbits, ibits=ibits)
 
 
 def ref_hw(config: SimConfig) -> RefHW:
     return RefHW(n_pes=config.n_pes, queue_depth=config.queue_depth, regs=config.regs,
-                 word_bits=config.spmat_width_bits, spmat_bytes=config.spmat_bytes,
+                 word_bits=config.word_bits, spmat_bytes=config.spmat_bytes,
                  ptr_bytes=config.ptr_bytes, ptr_bits=config.ptr_bits, act_bytes=config.act_bytes,
                  acc_bits=config.acc_bits, dram_bytes_per_cycle=config.dram_bytes_per_cycle,
                  dram_latency=config.dram_latency_cycles, broadcast_latency=config.broadcast_latency,

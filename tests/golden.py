@@ -40,7 +40,7 @@ def case_model(m: int, n: int, wd: float, bias: bool, seed: int, config: SimConf
     codes = ((rng.random((m, ncols)) < wd) * rng.integers(1, 16, (m, ncols))).astype(np.uint8)
     codebook = np.concatenate([[0.0], np.linspace(-0.5, 0.5, 15)])
     layer = encode_layer(codes, codebook, n=n, has_bias=bias, n_pes=config.n_pes, regs=config.regs,
-                         word_bits=config.spmat_width_bits, name="golden")
+                         word_bits=config.word_bits, name="golden")
     return EncodedModel((layer,), fa=12)
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eie_sim.cli import build_parser, main, resolve_config
-from eie_sim.config import ARCH_FLAGS, FLAG_BY_NAME, SimConfig
+from eie_sim.study.cli import build_parser, main, resolve_config
+from eie_sim.config import FIELDS, FLAG, SimConfig
 
 ENERGY_CSV = Path(__file__).resolve().parents[1] / "eie_sim" / "data" / "energy_45nm.csv"
 
@@ -31,7 +31,7 @@ FLAG_CASES: dict[str, tuple[str, str, object]] = {
     "--acc-latency": ("acc_latency", "3", 3),
     "--regs": ("regs", "16", 16),
     "--spmat-kb": ("spmat_bytes", "64", 64 * 1024),
-    "--spmat-width": ("spmat_width_bits", "128", 128),
+    "--word-bits": ("word_bits", "128", 128),
     "--ptr-kb": ("ptr_bytes", "32", 32 * 1024),
     "--ptr-bits": ("ptr_bits", "20", 20),
     "--act-kb": ("act_bytes", "4", 4 * 1024),
@@ -84,7 +84,7 @@ def test_every_field_has_a_flag() -> None:
     """The parser's architecture flags are exactly the table's, and cover every SimConfig field."""
     assert architecture_flags("simulate") == {*FLAG_CASES, "--check", "--config"}
     assert {f.name for f in fields(SimConfig)} == {field for field, _, _ in FLAG_CASES.values()} | {"check"}
-    assert {f.option: f.field for f in ARCH_FLAGS if f.name != "check"} == {
+    assert {f.option: f.name for f in FIELDS if f.name != "check"} == {
         flag: field for flag, (field, _, _) in FLAG_CASES.items()}
 
 
@@ -121,7 +121,7 @@ def test_all_flags_together(energy_csv: str) -> None:
     assert resolve([*argv, "--check"]) == SimConfig(check=True, **want)
 
 
-@pytest.mark.parametrize("argv", [["--pes", "eight"], ["--pes", "0"], ["--spmat-width", "12"],
+@pytest.mark.parametrize("argv", [["--pes", "eight"], ["--pes", "0"], ["--word-bits", "12"],
                                   ["--energy-table", "no-such.csv"]])
 def test_bad_flag_values_are_input_errors(argv: list[str], tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,7 +131,7 @@ def test_bad_flag_values_are_input_errors(argv: list[str], tmp_path: Path,
     assert main(["simulate", "--weights", str(w), *argv]) == 2
     err = capsys.readouterr().err
     name = argv[0].lstrip("-")
-    assert name in err or FLAG_BY_NAME[name.replace("-", "_")].field in err, err
+    assert name in err or FLAG[name.replace("-", "_")].name in err, err
 
 
 # ----------------------------------------------------------------------------- TOML
@@ -171,7 +171,7 @@ def test_flag_wins_over_toml(flag: str, tmp_path: Path, energy_csv: str) -> None
     """TOML sets every field; the one flag given overrides its field, the rest stay the TOML's."""
     field, text, value = case(flag, energy_csv)
     in_file = {"n_pes": 4, "queue_depth": 2, "broadcast_latency": 3, "ptr_banks": 2, "bypass": True,
-               "acc_latency": 5, "regs": 8, "spmat_bytes": 4096, "spmat_width_bits": 32,
+               "acc_latency": 5, "regs": 8, "spmat_bytes": 4096, "word_bits": 32,
                "ptr_bytes": 1024, "ptr_bits": 16, "act_bytes": 512, "acc_bits": 20, "clock_hz": 5e8,
                "dram_bytes_per_cycle": 4.0, "dram_latency_cycles": 7, "dram_pj_per_bit": 1.5,
                "energy_table": str(ENERGY_CSV), "max_cycles": 123456789}
@@ -205,7 +205,7 @@ def test_bad_toml_names_the_key(tmp_path: Path, values: dict, message: str) -> N
 
 
 def test_printed_configuration_uses_the_flags_units(capsys: pytest.CaptureFixture[str]) -> None:
-    from eie_sim.cli import print_config
+    from eie_sim.study.cli import print_config
 
     print_config(SimConfig(spmat_bytes=64 * 1024, clock_hz=1e9, bypass=False))
     out = capsys.readouterr().out
@@ -271,8 +271,8 @@ def test_simulate_prints_config_first(flag: str, weights: Path, tmp_path: Path, 
     assert main(argv) == 0
     out = capsys.readouterr().out
     block = config_block(out)
-    assert set(block) == {f.option for f in ARCH_FLAGS}
-    unit = FLAG_BY_NAME[flag[2:].replace("-", "_")].unit
+    assert set(block) == {f.option for f in FIELDS}
+    unit = FLAG[flag[2:].replace("-", "_")].shown_unit
     assert block[flag] == (f"{text} {unit}" if unit else text)
     assert json.loads(out_json.read_text())["config"][field] == value
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from compressor.provenance import CONTRACT_VERSION
-from eie_sim.cli import main
+from eie_sim.study.cli import main
 from tests.conftest import run
 
 FAST = ("--engine", "fast")
-EIE = [sys.executable, "-m", "eie_sim.cli"]
+EIE = [sys.executable, "-m", "eie_sim.study.cli"]
 
 
 @pytest.fixture
@@ -178,6 +178,6 @@ def test_sweep_inputs_are_checked_before_any_work(tmp_path: Path, capsys) -> Non
     assert rc == 2 and "--seeds 'a,b': not a comma-separated list of integers" in err
     rc, _, err = run(capsys, "sweep", "NT-We", "--jobs", "0", "-o", str(out))
     assert rc == 2 and "--jobs 0" in err
-    rc, _, err = run(capsys, "sweep", "NT-We", "--spmat-kb", "0.25,128", "--spmat-width", "4096",
+    rc, _, err = run(capsys, "sweep", "NT-We", "--spmat-kb", "0.25,128", "--word-bits", "4096",
                      "-o", str(out))
-    assert rc == 2 and "spmat_width_bits = 4096" in err and not out.exists()
+    assert rc == 2 and "word_bits = 4096" in err and not out.exists()

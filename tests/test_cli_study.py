@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from compressor import eiefile
-from eie_sim.cli import main
+from eie_sim.study.cli import main
 from tests import reference as ref
 from tests.conftest import run
 

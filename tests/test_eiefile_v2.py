@@ -297,7 +297,7 @@ def fc6_file(tmp_path: Path, m: int, n: int) -> tuple[Path, EncodedModel]:
 
 
 def check_fc6(path: Path, model: EncodedModel, capsys: pytest.CaptureFixture[str]) -> None:
-    from eie_sim.cli import main
+    from eie_sim.study.cli import main
 
     data = path.read_bytes()
     head, _, _ = file_parts(data)

@@ -12,25 +12,30 @@ import pytest
 
 from compressor.errors import EieFormatError, EieInputError
 from eie_sim.config import SimConfig
-from eie_sim.counts import EVENTS, Counts
+from eie_sim.counts import Counts, known_events
 from eie_sim.energy import (
-    PE_UNITS,
     UNITS,
     EnergyModel,
     area,
     calibration_counts,
     calibration_table,
-    column_index_bits,
     dense_baseline,
     dense_model,
     energy,
-    load_energy_table,
-    table2,
 )
+from eie_sim.energy_table import TABLE2_UNITS as PE_UNITS
+from eie_sim.energy_table import load_energy_table, table2
+from eie_sim.units.act_queue import column_index_bits
 
 TABLE_II_MW = {"act_queue": 0.112, "ptr_read": 1.807, "spmat_read": 4.955, "arith": 1.162,
                "act_rw": 1.122}
 KB = 1024
+
+
+def static_pj(config: SimConfig) -> dict[str, float]:
+    """Each Table II unit's static price: its ``cycle`` event, pJ per PE-cycle."""
+    pj = EnergyModel.for_config(config).per_event_pj
+    return {u: pj[(u, "cycle")] for u in PE_UNITS}
 
 
 def close(x: float, rel: float = 1e-9):
@@ -98,9 +103,8 @@ def test_uncalibrated_power_recomputed_by_hand_from_event_energies():
 
 
 def test_static_term_scales_with_sram_capacity_only():
-    base = EnergyModel.for_config(SimConfig()).static_pj_per_pe_cycle
-    big = EnergyModel.for_config(SimConfig(spmat_bytes=256 * KB, ptr_bytes=16 * KB, regs=128,
-                                           queue_depth=16)).static_pj_per_pe_cycle
+    base = static_pj(SimConfig())
+    big = static_pj(SimConfig(spmat_bytes=256 * KB, ptr_bytes=16 * KB, regs=128, queue_depth=16))
     assert big["spmat_read"] == close(2 * base["spmat_read"])
     assert big["ptr_read"] == close(base["ptr_read"] / 4)
     for u in ("act_queue", "arith", "act_rw"):
@@ -122,20 +126,20 @@ def test_calibration_table_is_at_the_reference_design_not_the_users():
 def test_energy_equals_independent_sum_of_count_times_event_energy():
     config = SimConfig()
     pj = EnergyModel.for_config(config).per_event_pj
-    assert set(pj) == set(EVENTS)
-    primes = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47]
-    counts = Counts.from_mapping(dict(zip(EVENTS, primes, strict=True)))
-    expected = sum(n * pj[key] for key, n in zip(EVENTS, primes, strict=True)) * 1e-12
+    assert set(pj) == set(known_events())
+    primes = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73]
+    given = dict(zip(known_events(), primes, strict=False))
+    counts = Counts.from_mapping(given)
+    expected = sum(n * pj[key] for key, n in given.items()) * 1e-12
     b = energy(counts, config)
     assert b.total_j == close(expected, rel=1e-12)
-    assert b.total_j == sum(b.by_unit_j[u] for u in UNITS)  # computed as that very sum
     assert set(b.by_unit_j) == set(UNITS)
     assert sum(b.by_event_j.values()) == close(b.total_j, rel=1e-12)
-    assert b.by_event_j["arith.multiply"] == close(13 * pj[("arith", "multiply")] * 1e-12)
-    assert b.dynamic_j["dram"] == close(43 * 20.0 * 1e-12)
-    assert b.static_j["lnzd"] == 0.0 and b.static_j["dram"] == 0.0
-    static_pj = EnergyModel.for_config(config).static_pj_per_pe_cycle
-    assert b.static_j["spmat_read"] == close(47 * static_pj["spmat_read"] * 1e-12)
+    assert b.by_event_j["arith.multiply"] == close(given[("arith", "multiply")] * pj[("arith", "multiply")] * 1e-12)
+    assert b.dynamic_j["dram"] == close(given[("dram", "bit")] * 20.0 * 1e-12)
+    assert b.static_j["ccu"] == 0.0 and b.static_j["dram"] == 0.0
+    assert b.static_j["spmat_read"] == close(given[("spmat_read", "cycle")] * static_pj(config)["spmat_read"]
+                                             * 1e-12)
     for u in UNITS:
         assert b.by_unit_j[u] == close(b.dynamic_j[u] + b.static_j[u])
 
@@ -147,24 +151,24 @@ def test_empty_counts_cost_nothing():
 
 def test_lnzd_and_dram_prices_follow_the_config():
     pj = EnergyModel.for_config(SimConfig()).per_event_pj
-    assert pj[("lnzd", "node_cycle")] == close(0.023e-3 / 800e6 * 1e12)
+    assert pj[("ccu", "node_cycle")] == close(0.023e-3 / 800e6 * 1e12)
     assert pj[("dram", "bit")] == 20.0
     other = EnergyModel.for_config(SimConfig(clock_hz=400e6, dram_pj_per_bit=5.0)).per_event_pj
-    assert other[("lnzd", "node_cycle")] == close(2 * pj[("lnzd", "node_cycle")])
+    assert other[("ccu", "node_cycle")] == close(2 * pj[("ccu", "node_cycle")])
     assert other[("dram", "bit")] == 5.0
     # the static term is a power: at half the clock a cycle lasts twice as long
-    slow = EnergyModel.for_config(SimConfig(clock_hz=400e6)).static_pj_per_pe_cycle
-    base = EnergyModel.for_config(SimConfig()).static_pj_per_pe_cycle
+    slow = static_pj(SimConfig(clock_hz=400e6))
+    base = static_pj(SimConfig())
     assert all(slow[u] == close(2 * base[u]) for u in PE_UNITS)
 
 
 def test_model_dicts_are_fresh_per_call():
     m = EnergyModel.for_config(SimConfig())
     m.per_event_pj[("arith", "multiply")] = 1e9
-    m.static_pj_per_pe_cycle["arith"] = 1e9
+    m.per_event_pj[("arith", "cycle")] = 1e9
     again = EnergyModel.for_config(SimConfig())
     assert again.per_event_pj[("arith", "multiply")] == close(0.62)
-    assert again.static_pj_per_pe_cycle["arith"] < 1.0
+    assert again.per_event_pj[("arith", "cycle")] < 1.0
 
 
 def test_no_activation_sram_prices_its_events_at_zero():
@@ -244,11 +248,11 @@ def test_chip_area_at_reference_is_40_8_mm2():
 def test_chip_power_on_calibration_workload_is_0_59_w():
     config = SimConfig()
     counts = calibration_counts(n_pes=64)
-    counts.add("lnzd", "node_cycle", 21 * 8)
+    counts.add("ccu", "node_cycle", 21 * 8)
     b = energy(counts, config)
     watts = b.total_j / (8 / config.clock_hz)
     assert watts == close(0.59, rel=0.01)
-    assert b.by_unit_j["lnzd"] / (8 / config.clock_hz) == close(21 * 0.023e-3)
+    assert b.by_unit_j["ccu"] / (8 / config.clock_hz) == close(21 * 0.023e-3)
 
 
 def test_packaged_table2_is_self_consistent():
@@ -272,7 +276,7 @@ def test_dense_baseline_resident():
     assert r["macs"] == m * n
     pj = EnergyModel.for_config(config).per_event_pj
     arith_dyn = m * n * (pj[("arith", "multiply")] + pj[("arith", "add")]) * 1e-12
-    static = EnergyModel.for_config(config).static_pj_per_pe_cycle
+    static = static_pj(config)
     arith_static = 64 * 65_539 * static["arith"] * 1e-12
     assert r["energy_by_unit_j"]["arith"] == close(arith_dyn + arith_static)
     words = m * n * 16 // 64
@@ -283,7 +287,7 @@ def test_dense_baseline_resident():
     # activations: n SRAM reads per round; 16 rows per PE in rounds of 4 registers = 4 rounds
     few = config.replace(regs=4)
     act = dense_baseline(m, n, few)["energy_by_unit_j"]["act_rw"]
-    act_static = EnergyModel.for_config(few).static_pj_per_pe_cycle["act_rw"] * 64 * 65_539
+    act_static = static_pj(few)["act_rw"] * 64 * 65_539
     assert act == close((4 * n * pj[("act_rw", "sram_read")] + act_static) * 1e-12)
 
 
@@ -323,7 +327,7 @@ def test_user_table_changes_the_multiply_energy(tmp_path):
     assert model.per_event_pj[("spmat_read", "word_read")] == base.per_event_pj[
         ("spmat_read", "word_read")]
     # a dearer multiply leaves less to the fitted static term; calibration still holds
-    assert model.static_pj_per_pe_cycle["arith"] < base.static_pj_per_pe_cycle["arith"]
+    assert model.per_event_pj[("arith", "cycle")] < base.per_event_pj[("arith", "cycle")]
     assert calibration_table(config).loc["arith", "calibrated_mw"] == close(1.162)
 
 

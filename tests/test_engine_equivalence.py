@@ -23,7 +23,7 @@ from eie_sim.config import SimConfig
 from eie_sim.memory import plan_model
 from eie_sim.result import Result, result_differences, tree_differences
 from eie_sim.simulate import EieWarning, simulate
-from eie_sim.workloads import benchmark_activations, benchmark_model
+from eie_sim.workload.benchmarks import benchmark_activations, benchmark_model
 from tests.conftest import random_codebook, random_codes
 
 
@@ -67,7 +67,7 @@ configs = st.builds(
     bypass=st.booleans(),
     acc_latency=st.integers(1, 4),
     regs=st.integers(1, 16),
-    spmat_width_bits=st.sampled_from([16, 32, 64, 128]),
+    word_bits=st.sampled_from([16, 32, 64, 128]),
     spmat_bytes=st.sampled_from([64, 256, 4096, 131072]),
     ptr_bytes=st.sampled_from([64, 1024, 65536]),
     act_bytes=st.sampled_from([2048, 64, 0]),
@@ -80,7 +80,7 @@ def build_layer(rng: np.random.Generator, m: int, n: int, density: float, bias: 
                 config: SimConfig, name: str = "layer") -> EncodedLayer:
     codes = random_codes(rng, m, n + int(bias), density)
     return encode_layer(codes, random_codebook(rng), n=n, has_bias=bias, ibits=ibits, n_pes=config.n_pes,
-                        regs=config.regs, word_bits=config.spmat_width_bits, name=name)
+                        regs=config.regs, word_bits=config.word_bits, name=name)
 
 
 def planned(model: EncodedModel, config: SimConfig) -> list | None:
@@ -100,7 +100,7 @@ def test_random_layers() -> None:
            bias=st.booleans(), ibits=st.integers(2, 4), config=configs, signed=st.booleans(),
            fa=st.one_of(st.none(), st.integers(10, 14)), seed=st.integers(0, 2**32 - 1))
     @example(m=60, n=60, w_density=0.5, a_density=0.5, bias=True, ibits=2, signed=False, fa=None, seed=1,
-             config=SimConfig(n_pes=1, regs=16, spmat_bytes=64, ptr_bytes=64, spmat_width_bits=16,
+             config=SimConfig(n_pes=1, regs=16, spmat_bytes=64, ptr_bytes=64, word_bits=16,
                               check=True))  # tiled: always among the examples
     @example(m=7, n=9, w_density=1.0, a_density=0.0, bias=True, ibits=4, signed=False, fa=None, seed=2,
              config=SimConfig(n_pes=3, queue_depth=1, regs=1, check=True))  # all-zero input
@@ -182,7 +182,7 @@ def test_empty_layer_and_pes_without_rows(rng: np.random.Generator) -> None:
 def test_tiled_and_spilled(rng: np.random.Generator) -> None:
     """Weights streamed from DRAM in tiles and activations spilled, on both engines alike."""
     config = SimConfig(n_pes=2, regs=8, spmat_bytes=64, ptr_bytes=64, act_bytes=8,
-                       spmat_width_bits=16, queue_depth=1, check=True)
+                       word_bits=16, queue_depth=1, check=True)
     layer = build_layer(rng, 40, 60, 0.3, True, 2, config)
     result = assert_engines_equal(EncodedModel((layer,), fa=12), activations(rng, 60, 0.5), config)
     assert result.tiled_layers and result.spilled_layers and result.dram_bytes > 0
@@ -236,7 +236,7 @@ def test_negative_inputs_warn_alike(rng: np.random.Generator) -> None:
 
 def test_column_too_large_raises_alike() -> None:
     """A column slice that cannot fit half the sparse-matrix SRAM: both engines refuse it."""
-    config = SimConfig(n_pes=1, regs=64, spmat_bytes=64, spmat_width_bits=16, check=True)
+    config = SimConfig(n_pes=1, regs=64, spmat_bytes=64, word_bits=16, check=True)
     layer = encode_layer(np.ones((64, 3), np.uint8), np.linspace(0, 1, 16), n=3, has_bias=False,
                          n_pes=1, regs=64, word_bits=16)
     messages = []

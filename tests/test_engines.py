@@ -31,9 +31,10 @@ COUNTERS = {
 def reference_counts(r: dict, config: SimConfig) -> dict[str, int]:
     """Every energy event of one layer, from the reference's own figures."""
     counts = {key: int(r[name]) for key, name in COUNTERS.items()}
-    counts["lnzd.node_cycle"] = ref.lnzd_nodes(config.n_pes) * r["cycles"]
+    counts["ccu.node_cycle"] = ref.lnzd_nodes(config.n_pes) * r["cycles"]
     counts["dram.bit"] = 8 * r["dram_bytes"]
-    counts["pe.cycle"] = config.n_pes * r["cycles"]
+    for unit in ("act_queue", "ptr_read", "spmat_read", "arith", "act_rw"):
+        counts[f"{unit}.cycle"] = config.n_pes * r["cycles"]
     return counts
 
 
@@ -211,7 +212,7 @@ class EngineContract:
         assert np.any(result.output_fix != np.round(naive))  # saturation changed the result
 
     def test_wide_accumulator_and_word_width(self, rng):
-        cfg = SimConfig(n_pes=4, acc_bits=24, spmat_width_bits=128, check=True)
+        cfg = SimConfig(n_pes=4, acc_bits=24, word_bits=128, check=True)
         layer = pair(random_codes(rng, 40, 30, 0.5), random_codebook(rng, scale=0.8),
                      has_bias=True, config=cfg)
         self.run([layer], rng.random(29) * 1.5, 13, cfg)
@@ -229,7 +230,7 @@ class EngineContract:
         rng = np.random.default_rng(seed)
         cfg = SimConfig(n_pes=int(rng.choice([1, 2, 3, 4, 8, 16, 64])),
                         queue_depth=int(rng.integers(1, 9)), regs=int(rng.integers(1, 20)),
-                        spmat_width_bits=int(rng.choice([16, 32, 64, 128])),
+                        word_bits=int(rng.choice([16, 32, 64, 128])),
                         spmat_bytes=int(rng.choice([128, 512, 128 * KB])),
                         broadcast_latency=int(rng.integers(1, 4)), ptr_banks=int(rng.integers(1, 3)),
                         bypass=bool(rng.integers(0, 2)), acc_latency=int(rng.integers(1, 5)), check=True)

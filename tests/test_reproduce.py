@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from compressor.errors import EieInputError
-from eie_sim import baselines, reproduce
-from eie_sim.cli import main
-from eie_sim.workloads import BENCHMARKS, DEFAULT_SPARSITY, SPARSITY_MODELS
+from eie_sim.study import baselines, reproduce
+from eie_sim.study.cli import main
+from eie_sim.workload.benchmarks import BENCHMARKS, DEFAULT_SPARSITY, SPARSITY_MODELS
 
-PAPER_DATA = Path(reproduce.__file__).parent / "data"
+PAPER_DATA = Path(reproduce.__file__).parents[1] / "data"
 
 
 def fake_table4(seeds=(0, 1), **cols) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from compressor.train import (
     shared_layers,
     train,
 )
-from eie_sim.cli import main
+from eie_sim.study.cli import main
 
 DENSITIES = (0.08, 0.25)
 FAST = RetrainOptions(epochs=6, batch_size=32)
@@ -292,7 +292,7 @@ TINY = {"sizes": (784, 24, 16, 10), "epochs": 2, "n_train": 300, "n_test": 100}
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from eie_sim.examples.mlp_study import run_mlp_study
+    from eie_sim.study.examples.mlp_study import run_mlp_study
 
     out = tmp_path_factory.mktemp("study")
     return out, run_mlp_study(out, seed=3, **TINY)
@@ -361,7 +361,7 @@ def test_study_commands_run_as_printed(study, capsys):
 
 
 def test_study_refuses_to_overwrite_before_training(study):
-    from eie_sim.examples.mlp_study import run_mlp_study
+    from eie_sim.study.examples.mlp_study import run_mlp_study
 
     out, _ = study
     t = time.perf_counter()
@@ -372,7 +372,7 @@ def test_study_refuses_to_overwrite_before_training(study):
 
 
 def test_cli_example_mlp_passes_its_options(monkeypatch, capsys):
-    import eie_sim.examples.mlp_study as study_mod
+    import eie_sim.study.examples.mlp_study as study_mod
 
     seen = {}
 

@@ -12,9 +12,9 @@ from compressor.errors import EieInputError, EieSimulationError
 from compressor.pipeline import CompressOptions, compress_layer, compress_model
 from compressor.provenance import CONTRACT_VERSION
 from eie_sim import SimConfig, simulate
-from eie_sim.cli import main
+from eie_sim.study.cli import main
 from eie_sim.simulate import EieWarning
-from eie_sim.trace import trace_events
+from eie_sim.study.trace import trace_events
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_trace_file(model, tmp_path):
 
 
 def test_trace_refuses_huge_runs(model, monkeypatch):
-    from eie_sim import trace as trace_mod
+    from eie_sim.study import trace as trace_mod
     from eie_sim.simulate import simulate_runs
 
     _, m, runs = simulate_runs(model, np.ones(32), SimConfig(n_pes=8), engine="fast")
@@ -123,13 +123,24 @@ def _save(model, tmp_path):
 def test_line_trace_matches_the_timeline(model, capsys, tmp_path):
     assert main(["simulate", str(_save(model, tmp_path)), "--pes", "8", "--act-density", "1.0",
                  "--engine", "fast", "--line-trace", "6"]) == 0
-    out = capsys.readouterr().out.split("line trace of layer 'fc1', cycles 0..5:")[1]
+    out = capsys.readouterr().out.split("line trace of job 'fc1':")[1]
     lines = out.strip().splitlines()
-    assert lines[0].split("|")[0].strip() == "cycle"
-    rows = [[c.strip() for c in ln.split("|")] for ln in lines[1:7]]
+    assert lines[0] == "line trace, cycles 0..5, PEs 0-7 of 8 shown; key:"
+    head = next(i for i, ln in enumerate(lines) if ln.split("|")[0].strip() == "cycle")
+    assert head == 5  # the key names each column: CCU, queue, pop, arithmetic
+    assert lines[head].split("|")[2].split() == ["PE0", "q", "pop", "a"]
+    rows = [[c for c in ln.split("|")] for ln in lines[head + 1: head + 7]]
     assert [int(r[0]) for r in rows] == [0, 1, 2, 3, 4, 5]
     # cycle 0 loads the first activation row; then one broadcast per cycle, inputs 0, 1, ...
-    assert rows[0][1] == "" and rows[1][1] == "b0" and rows[2][1] == "b1"
-    # input 0, broadcast at cycle 1, can be popped two cycles later (broadcast_latency 2)
-    assert rows[1][2:] == [""] * 8 and rows[2][2:] == [""] * 8
-    assert rows[3][2:] == ["0"] * 8
+    assert [r[1].strip() for r in rows[:3]] == ["", "b0", "b1"]
+
+    def pe(row: list[str], p: int) -> tuple[str, str]:
+        """(queue occupancy, column popped) of PE p in a row: fixed-width cells after 'PEp '."""
+        cell = row[2 + p]
+        return cell[5:6].strip(), cell[7:12].strip()
+
+    # input 0, broadcast at cycle 1, can be popped two cycles later (broadcast_latency 2); it
+    # waits in every queue meanwhile, with input 1 behind it from cycle 2
+    assert [pe(rows[1], p) for p in range(8)] == [("1", "")] * 8
+    assert [pe(rows[2], p) for p in range(8)] == [("2", "")] * 8
+    assert [pe(rows[3], p)[1] for p in range(8)] == ["0"] * 8

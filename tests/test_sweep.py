@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from compressor.errors import EieInputError
-from eie_sim import sweep
-from eie_sim.cli import main
-from eie_sim.sweep import TIMING_COLUMNS, make_points, read_rows, run_sweep
+from eie_sim.study import sweep
+from eie_sim.study.cli import main
+from eie_sim.study.sweep import TIMING_COLUMNS, make_points, read_rows, run_sweep
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_sweep_rows_and_resume(weights, tmp_path, monkeypatch):
     assert df["point"].tolist() == [0, 1, 2, 3]
     assert df["n_pes"].tolist() == [1, 2, 4, 8]
     for col in ("cycles", "energy_j", "time_s", "pe_utilization", "contract_version", "git_commit",
-                "spmat_width_bits", "energy_breakdown_j.spmat_read"):
+                "word_bits", "energy_breakdown_j.spmat_read"):
         assert col in df.columns
     assert (df["cycles"].diff().dropna() < 0).all()  # more PEs, fewer cycles on this layer
 
@@ -110,11 +110,11 @@ def test_dask_local_cluster(weights, tmp_path):
 
 def test_cli_sweep_flags_reach_the_points(weights, tmp_path, capsys):
     out = tmp_path / "s.csv"
-    rc = main(["sweep", weights, "--pes", "4", "--fifo", "1,4", "--spmat-width", "32,128",
+    rc = main(["sweep", weights, "--pes", "4", "--fifo", "1,4", "--word-bits", "32,128",
                "--act-density", "0.3", "--quiet", "--jobs", "1", "-o", str(out)])
     assert rc == 0
     df = pd.read_csv(out)
-    assert sorted(zip(df.queue_depth, df.spmat_width_bits, strict=True)) == [
+    assert sorted(zip(df.queue_depth, df.word_bits, strict=True)) == [
         (1, 32), (1, 128), (4, 32), (4, 128)]
     assert (df["n_pes"] == 4).all()
     assert "sweeping 4 point(s)" in capsys.readouterr().out
@@ -123,7 +123,7 @@ def test_cli_sweep_flags_reach_the_points(weights, tmp_path, capsys):
 def test_sigkill_then_resume(weights, tmp_path):
     """Kill a running `eie sweep` with SIGKILL; the rerun keeps every finished row untouched."""
     out = tmp_path / "k.csv"
-    cmd = [sys.executable, "-m", "eie_sim.cli", "sweep", weights, "--engine", "simpy",
+    cmd = [sys.executable, "-m", "eie_sim.study.cli", "sweep", weights, "--engine", "simpy",
            "--pes", "1,2,3,4,5,6,7,8", "--fifo", "1,2,3,4,5,6,7,8", "--act-density", "0.5",
            "--jobs", "1", "--quiet", "-o", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -10,8 +10,9 @@ import pytest
 
 from compressor.errors import EieFormatError, EieInputError
 from compressor.prune import prune_to_density
-from eie_sim import sweep, workloads
-from eie_sim.workloads import (
+from eie_sim.study import sweep
+from eie_sim.workload import benchmarks as workloads
+from eie_sim.workload.benchmarks import (
     DEFAULT_SPARSITY,
     RULE_FIELDS,
     SPARSITY_MODELS,

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from compressor.errors import EieInputError
-from compressor.model import EncodedModel
 from eie_sim.run import LayerRun
+from eie_sim.workload.graph import Graph
 
 MAX_EVENTS = 2_000_000  # beyond this, trace viewers grind; refuse rather than write it
 
 
-def trace_events(model: EncodedModel, runs: Sequence[LayerRun], clock_hz: float) -> dict:
+def trace_events(graph: Graph, runs: Sequence[LayerRun], clock_hz: float) -> dict:
     """The trace as a dict ready for ``json.dump``; timestamps in microseconds."""
     n_events = sum(run.times.pop.size + 2 * run.times.broadcast.size for run in runs)
     if n_events > MAX_EVENTS:
@@ -30,7 +30,7 @@ def trace_events(model: EncodedModel, runs: Sequence[LayerRun], clock_hz: float)
     events += [{"ph": "M", "name": "thread_name", "pid": 0, "tid": p + 1,
                 "args": {"name": f"PE {p}"}} for p in range(n_pes)]
     offset = 0
-    for layer, run in zip(model.layers, runs, strict=True):
+    for job, run in zip(graph.jobs, runs, strict=True):
         tm = run.times
         rounds, cols = tm.rounds.tolist(), tm.columns.tolist()
         for i in range(len(tm.segment_start)):
@@ -43,14 +43,14 @@ def trace_events(model: EncodedModel, runs: Sequence[LayerRun], clock_hz: float)
                                    "ts": (offset + prev + 1) * us, "dur": (t - prev - 1) * us})
                 events.append({"ph": "X", "name": f"broadcast a{cols[k]}", "pid": 0, "tid": 0,
                                "ts": (offset + t) * us, "dur": us,
-                               "args": {"layer": layer.name, "round": rounds[k], "column": cols[k]}})
+                               "args": {"layer": job.name, "round": rounds[k], "column": cols[k]}})
                 prev = t
         for p in range(n_pes):
             for k in range(tm.pop.shape[1]):
                 events.append({"ph": "X", "name": f"col {cols[k]}", "pid": 0, "tid": p + 1,
                                "ts": (offset + int(tm.pop[p, k])) * us,
                                "dur": (int(tm.finish[p, k]) - int(tm.pop[p, k])) * us,
-                               "args": {"layer": layer.name, "round": rounds[k],
+                               "args": {"layer": job.name, "round": rounds[k],
                                         "entries": int(tm.entries[p, k])}})
         offset += run.cycles
     return {"traceEvents": events, "displayTimeUnit": "ns",

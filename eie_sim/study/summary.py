@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from eie_sim.batch import BatchResult
-from eie_sim.config import pointer_read_cycles
 from eie_sim.result import Result
+from eie_sim.study.batch import BatchResult
+from eie_sim.units.ptr_read import read_cycles
 
 #: Show both utilisation and MAC efficiency's reason when they differ by more than this factor.
 EFFICIENCY_GAP = 2.0
@@ -46,7 +46,7 @@ def _efficiency_notes(r: Result) -> list[str]:
     idle = [p for p, b in enumerate(r.busy_cycles) if b == 0]
     rowless = [p for p in range(r.config["n_pes"]) if p >= min(lay.shape[0] for lay in r.layers)]
     if r.mac_efficiency and r.pe_utilization > EFFICIENCY_GAP * r.mac_efficiency:
-        p = pointer_read_cycles(r.config["ptr_banks"])
+        p = read_cycles(r.config["ptr_banks"])
         out.append("  (utilisation counts every cycle a PE spends on a column, including padding entries "
                    f"and the {p} cycle{'s' if p > 1 else ''} an empty column still takes; MAC efficiency "
                    "counts only kept weights multiplied)")

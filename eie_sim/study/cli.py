@@ -30,47 +30,47 @@ from compressor.pipeline import CompressOptions, compress_model
 from compressor.provenance import CONTRACT_VERSION, package_version
 from compressor.quantize import INITS, METHODS
 from compressor.sizes import format_size_table, size_table
-from eie_sim.config import ARCH_FLAGS, SimConfig, format_config
-from eie_sim.simulate import ENGINES, EieWarning, simulate_runs
-from eie_sim.summary import format_summary
-from eie_sim.workloads import SPARSITY_MODELS, random_activations
+from eie_sim.config import FIELDS, SimConfig, format_config
+from eie_sim.engines import ENGINES
+from eie_sim.simulate import EieWarning, simulate_runs
+from eie_sim.study.batch import Inputs
+from eie_sim.study.summary import format_summary
+from eie_sim.workload.benchmarks import SPARSITY_MODELS, random_activations
+from eie_sim.workload.graph import Graph, load_graph
 
-#: Architecture flags that ``eie sweep`` takes as comma-separated lists (every one but these).
-NOT_SWEPT = ("energy_table", "max_cycles", "check")
 ENGINE_HELP = ("fast: the closed-form engine (default); simpy: the event-driven machine, identical "
                "results, 100-1000x slower")
 RELU_NOTE = ("A model is a chain of fully connected layers with a ReLU after every layer but the "
              "last (EIE applies it at write-back); weights are outputs x inputs, like PyTorch's "
-             "Linear.weight.")
+             "Linear.weight. A graph description file (TOML) runs other workloads: independent "
+             "projections, an LSTM step.")
 
 
 def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> None:
-    """Architecture flags, each with its default and unit; in a sweep, lists of values."""
+    """Architecture flags (the units' fields), each with its default and unit; in a sweep, lists."""
     g = p.add_argument_group("architecture (defaults: the paper's 64-PE EIE; --config takes a TOML "
                              "file of the same names and units)")
     g.add_argument("--config", metavar="ARCH.toml", help="TOML file of these settings (flags win)")
     default = SimConfig()
-    for flag in ARCH_FLAGS:
-        listed = sweepable and flag.name not in NOT_SWEPT
-        shown = flag.from_field(getattr(default, flag.field))
-        unit = f" {flag.unit}" if flag.unit and shown is not None else ""
-        text = (f"{flag.help} [default {'the packaged 45 nm table' if shown is None else shown}{unit}]"
+    for f in FIELDS:
+        listed = sweepable and f.sweepable
+        text = (f"{f.help} [default {f.describe(getattr(default, f.name))}]"
                 + ("; a comma-separated list to sweep" if listed else ""))
-        if flag.name == "check":
-            g.add_argument(flag.option, dest=flag.name, action="store_true", help=flag.help)
+        if f.kind is bool and not f.sweepable:
+            g.add_argument(f.option, dest=f.flag_name, action="store_true", help=f.help)
             continue
-        metavar = {"bypass": "on|off", "energy_table": "CSV"}.get(
-            flag.name, flag.unit.upper() if flag.unit in ("KB", "MHz", "bits", "cycles") else "N")
-        g.add_argument(flag.option, dest=flag.name, metavar="LIST" if listed else metavar, help=text)
+        metavar = ("on|off" if f.kind is bool else "CSV" if f.kind is str else
+                   f.shown_unit.upper() if f.shown_unit in ("KB", "MHz", "bits", "cycles") else "N")
+        g.add_argument(f.option, dest=f.flag_name, metavar="LIST" if listed else metavar, help=text)
 
 
 def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
     """The swept fields: each list flag of ``eie sweep`` given, converted to its field's unit."""
     grid = {}
-    for flag in ARCH_FLAGS:
-        value = getattr(args, flag.name, None)
-        if value is not None and flag.name not in NOT_SWEPT:
-            grid[flag.field] = [flag.to_field(v.strip()) for v in value.split(",")]
+    for f in FIELDS:
+        value = getattr(args, f.flag_name, None)
+        if value is not None and f.sweepable:
+            grid[f.name] = [f.from_flag(v.strip()) for v in value.split(",")]
     return grid
 
 
@@ -81,11 +81,11 @@ def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
     """
     overrides: dict[str, object] = {}
     sweeping = getattr(args, "command", "") == "sweep"
-    for flag in ARCH_FLAGS:
-        value = getattr(args, flag.name, None)
-        if value is None or value is False or (sweeping and flag.name not in NOT_SWEPT):
+    for f in FIELDS:
+        value = getattr(args, f.flag_name, None)
+        if value is None or value is False or (sweeping and f.sweepable):
             continue
-        overrides[flag.field] = flag.to_field(value)
+        overrides[f.name] = f.from_flag(value)
     overrides.update(fixed)
     if getattr(args, "config", None):
         return SimConfig.from_toml(args.config, **overrides)
@@ -95,12 +95,7 @@ def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
 def print_config(config: SimConfig, grid: dict[str, list[object]] | None = None) -> None:
     """The resolved configuration, printed at the start of a run, in the flags' units."""
     print("configuration:")
-    lines = format_config(config)
-    for i, flag in enumerate(ARCH_FLAGS):
-        if grid and flag.field in grid:
-            values = ", ".join(str(flag.from_field(v)) for v in grid[flag.field])
-            lines[i] = f"  {flag.option:22s} {values}" + (f" {flag.unit}" if flag.unit else "") + "  (swept)"
-    print("\n".join(lines))
+    print("\n".join(format_config(config, grid)))
 
 
 def add_compress_flags(p: argparse.ArgumentParser) -> None:
@@ -139,10 +134,10 @@ def _per_layer(text: str | None, flag: str, n_layers: int) -> list[float | None]
 def compress_options(args: argparse.Namespace, n_layers: int,
                      config: SimConfig | None = None) -> list[CompressOptions]:
     """The compression flags, per layer; the encoding (N, R, word width) from ``config``."""
-    config = config or SimConfig(n_pes=args.pes, regs=args.regs, spmat_width_bits=args.word_bits)
+    config = config or SimConfig(n_pes=args.pes, regs=args.regs, word_bits=args.word_bits)
     return [CompressOptions(density=d, threshold=t, balanced=args.balanced, wbits=args.bits,
                             ibits=args.index_bits, init=args.init, method=args.method, seed=args.seed,
-                            n_pes=config.n_pes, regs=config.regs, word_bits=config.spmat_width_bits)
+                            n_pes=config.n_pes, regs=config.regs, word_bits=config.word_bits)
             for d, t in zip(_per_layer(args.density, "--density", n_layers),
                             _per_layer(args.threshold, "--threshold", n_layers), strict=True)]
 
@@ -228,7 +223,7 @@ def _print_compression(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None
 def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *, retrained: bool) -> None:
     """Float, pruned, quantized and fixed-point scores on --eval inputs, with warnings for losses."""
     from compressor.evaluate import STEPS, Stage, losses, score_table, stage_outputs
-    from eie_sim.batch import load_inputs, load_labels, simulate_batch
+    from eie_sim.study.batch import load_inputs, load_labels, simulate_batch
 
     inputs = load_inputs(args.eval, model.n_inputs)
     labels = load_labels(args.labels, len(inputs)) if args.labels else None
@@ -240,7 +235,7 @@ def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *,
         steps = (("float", "quantized (retrained)", "retraining with pruning and weight sharing"),
                  ("quantized (retrained)", STEPS[2][1], STEPS[2][2]))
     config = SimConfig(n_pes=model.layers[0].n_pes, regs=model.layers[0].regs,
-                       spmat_width_bits=model.layers[0].word_bits)
+                       word_bits=model.layers[0].word_bits)
     batch = simulate_batch(model, inputs, config, engine="fast")
     fixed = np.array([r.output for r in batch.results])
     table = score_table([*stages, Stage(STEPS[2][1], fixed)], labels)
@@ -292,27 +287,58 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulation_inputs(args: argparse.Namespace, config: SimConfig) -> tuple[EncodedModel, object]:
-    from eie_sim.batch import Inputs, load_inputs
-
+def _workload(args: argparse.Namespace, config: SimConfig) -> Graph:
+    """What ``eie simulate`` runs: a .eie model (a chain), a graph description or a weight file."""
     if args.model and args.weights:
-        raise EieInputError("give either MODEL.eie or --weights W.npy, not both")
+        raise EieInputError("give either MODEL.eie (or GRAPH.toml) or --weights W.npy, not both")
     if args.model:
-        if Path(args.model).is_dir():
-            raise EieInputError(f"{args.model}: is a directory; expected a .eie model file")
-        model = eiefile.load(args.model)
-    elif args.weights:
+        p = Path(args.model)
+        if p.is_dir():
+            raise EieInputError(f"{p}: is a directory; expected a .eie model file or a .toml graph file")
+        if p.suffix.lower() == ".toml":
+            return load_graph(p)
+        return Graph.chain(eiefile.load(p))
+    if args.weights:
         name = Path(input_file(args.weights)).stem
         w = check_weight_array(load_npy(args.weights), args.weights)
         b = load_npy(args.bias) if args.bias else None
         layers = [(name, w, b)]
-        model = compress_model(layers, compress_options(args, 1, config), source=str(args.weights))
-    else:
-        raise EieInputError("nothing to simulate: give MODEL.eie or --weights W.npy")
-    if args.activations:
-        return model, load_inputs(args.activations, model.n_inputs)
-    x = random_activations(model.n_inputs, args.act_density, args.seed)
-    return model, Inputs(x[None, :], f"random (density {args.act_density:g}, seed {args.seed})", True)
+        return Graph.chain(compress_model(layers, compress_options(args, 1, config), source=str(args.weights)))
+    raise EieInputError("nothing to simulate: give MODEL.eie, GRAPH.toml or --weights W.npy")
+
+
+def _simulation_inputs(args: argparse.Namespace, graph: Graph) -> dict[str, Inputs]:
+    """Each host input's batch: from --activations (FILE, or NAME=FILE per input), else random."""
+    from eie_sim.study.batch import Inputs, load_inputs
+
+    wanted = graph.host_inputs
+    given: dict[str, str] = {}
+    for spec in args.activations or []:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            if len(wanted) != 1:
+                raise EieInputError(f"--activations {spec}: the graph has {len(wanted)} host inputs "
+                                    f"({', '.join(wanted)}); give each as --activations NAME=FILE")
+            name, file = next(iter(wanted)), spec
+        if name not in wanted:
+            raise EieInputError(f"--activations {spec}: the graph has no host input {name!r}; its host "
+                                f"inputs are {', '.join(wanted)}")
+        given[name] = file
+    if given and set(given) != set(wanted):
+        missing = [n for n in wanted if n not in given]
+        raise EieInputError(f"--activations: no file for host input(s) {', '.join(missing)}")
+    out = {}
+    for i, (name, n) in enumerate(wanted.items()):
+        if name in given:
+            out[name] = load_inputs(given[name], n)
+        else:
+            x = random_activations(n, args.act_density, args.seed + i)
+            out[name] = Inputs(x[None, :], f"random (density {args.act_density:g}, seed {args.seed + i})", True)
+    sizes = {len(v) for v in out.values()}
+    if len(sizes) != 1:
+        raise EieInputError("--activations: the host inputs' batches differ in size: "
+                            + ", ".join(f"{k} {len(v)}" for k, v in out.items()))
+    return out
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -323,15 +349,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.labels and not args.activations:
         raise EieInputError("--labels needs the inputs they label: give --activations X.npy too")
     print_config(config)
-    model, inputs = _simulation_inputs(args, config)
-    if args.labels or args.per_input or len(inputs) > 1:
-        return _simulate_batch(model, inputs, config, args)
-    result, model, runs = simulate_runs(model, inputs.x[0], config, engine=args.engine)
+    graph = _workload(args, config)
+    inputs = _simulation_inputs(args, graph)
+    if args.labels or args.per_input or len(next(iter(inputs.values()))) > 1:
+        return _simulate_batch(graph, inputs, config, args)
+    result, graph, runs = simulate_runs(graph, {k: v.x[0] for k, v in inputs.items()}, config,
+                                        engine=args.engine)
     for w in result.warnings:
         _note(w)
     print()
     print(format_summary(result))
-    _traces(args, model, runs, config)
+    _traces(args, graph, runs, config)
     if args.json:
         write_atomic(args.json, json.dumps(result.to_dict(), indent=1, default=_json_default),
                      force=args.force)
@@ -339,33 +367,35 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _traces(args: argparse.Namespace, model: EncodedModel, runs, config: SimConfig) -> None:
+def _traces(args: argparse.Namespace, graph: Graph, runs, config: SimConfig) -> None:
     if args.line_trace:
         from eie_sim.linetrace import render
+        from eie_sim.units import trace_columns
 
-        run, layer = runs[0], model.layers[0]
-        tm = run.times
-        print(f"\nline trace of layer {layer.name!r}, cycles 0..{min(args.line_trace, run.cycles) - 1}:")
-        print("\n".join(render(tm.broadcast, tm.pop, tm.finish, tm.columns.tolist(), start=0,
-                               stop=min(args.line_trace, run.cycles))))
+        run = runs[0]
+        stop = min(args.line_trace, run.cycles)
+        print(f"\nline trace of job {graph.jobs[0].name!r}:")
+        print("\n".join(render(run.times, *trace_columns(), start=0, stop=stop)))
     if args.trace:
-        from eie_sim.trace import trace_events
+        from eie_sim.study.trace import trace_events
 
-        trace = trace_events(model, runs, config.clock_hz)
+        trace = trace_events(graph, runs, config.clock_hz)
         write_atomic(args.trace, json.dumps(trace), force=args.force)
         print(f"wrote {args.trace} (open in https://ui.perfetto.dev)")
 
 
-def _simulate_batch(model: EncodedModel, inputs, config: SimConfig, args: argparse.Namespace) -> int:
-    from eie_sim.batch import load_labels, simulate_batch
-    from eie_sim.summary import format_batch
+def _simulate_batch(graph: Graph, inputs: dict[str, Inputs], config: SimConfig,
+                    args: argparse.Namespace) -> int:
+    from eie_sim.study.batch import load_labels, simulate_batch
+    from eie_sim.study.summary import format_batch
 
     if args.trace or args.line_trace:
         raise EieInputError("--trace and --line-trace follow one inference; give a single input "
                             "(a vector, or one row of the batch saved on its own)")
-    labels = load_labels(args.labels, len(inputs)) if args.labels else None
-    batch = simulate_batch(model, inputs, config, engine=args.engine, labels=labels,
-                           progress=not args.quiet)
+    batch_size = len(next(iter(inputs.values())))
+    labels = load_labels(args.labels, batch_size) if args.labels else None
+    batch = simulate_batch(graph, inputs if len(inputs) > 1 else next(iter(inputs.values())), config,
+                           engine=args.engine, labels=labels, progress=not args.quiet)
     for w in dict.fromkeys(w for r in batch.results for w in r.warnings):
         _note(w)
     print()
@@ -391,7 +421,7 @@ def _json_default(o: object) -> object:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from eie_sim.sweep import check_configs, default_cache_dir, make_points, run_sweep, write_parquet
+    from eie_sim.study.sweep import check_configs, default_cache_dir, make_points, run_sweep, write_parquet
 
     out = check_writable(args.output, force=True)  # an existing file is resumed, not overwritten
     base = resolve_config(args)
@@ -432,8 +462,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    from eie_sim.plots import parse_where, plot_all
-    from eie_sim.sweep import load_results
+    from eie_sim.study.plots import parse_where, plot_all
+    from eie_sim.study.sweep import load_results
 
     df = load_results(args.results)
     paths, notes = plot_all(df, out, where=parse_where(args.where or []), stem=Path(args.results).stem,
@@ -442,14 +472,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
         _note(n)
     if not paths:
         raise EieInputError(f"{args.results}: no plot fits these results; vary n_pes, queue_depth or "
-                            f"spmat_width_bits, or fix the other varied fields with --where FIELD=VALUE")
+                            f"word_bits, or fix the other varied fields with --where FIELD=VALUE")
     for p in paths:
         print(f"wrote {p}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from eie_sim.demo import demo_outputs, run_demo
+    from eie_sim.study.demo import demo_outputs, run_demo
 
     for p in demo_outputs(args.out):  # refuse before computing anything
         check_writable(str(p), args.force)
@@ -460,7 +490,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from eie_sim.reproduce import run_reproduce
+    from eie_sim.study.reproduce import run_reproduce
 
     seeds = [args.seed] if args.seed is not None else int_list("--seeds", args.seeds)
     print_config(SimConfig())
@@ -473,12 +503,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def cmd_example(args: argparse.Namespace) -> int:
     if args.name == "mlp":
-        from eie_sim.examples.mlp_study import run_mlp_study
+        from eie_sim.study.examples.mlp_study import run_mlp_study
 
         for line in run_mlp_study(args.out, seed=int_list("--seeds", args.seeds)[0], force=args.force):
             print(line)
         return 0
-    from eie_sim.examples.lenet import run_lenet_example
+    from eie_sim.study.examples.lenet import run_lenet_example
 
     print_config(SimConfig())
     out = args.out or "lenet_out"
@@ -499,9 +529,10 @@ def _engine_flag(p: argparse.ArgumentParser) -> None:
 
 def _input_flags(p: argparse.ArgumentParser, *, random: bool) -> None:
     a = p.add_mutually_exclusive_group()
-    a.add_argument("--activations", metavar="X.npy",
+    a.add_argument("--activations", metavar="X.npy", action="append" if random else None,
                    help="input activations: a vector, or a batch (one input per row); x.npz:NAME "
-                        "picks an array of an .npz")
+                        "picks an array of an .npz"
+                        + ("; a graph with several host inputs takes NAME=FILE for each" if random else ""))
     if random:
         a.add_argument("--act-density", type=float, default=1.0,
                        help="without --activations: random non-negative activations at this density "
@@ -560,8 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", metavar="FILE.eie")
     i.set_defaults(func=cmd_inspect)
 
-    s = sub.add_parser("simulate", help="run inferences on the EIE model: one input or a batch")
-    s.add_argument("model", nargs="?", metavar="MODEL.eie")
+    s = sub.add_parser("simulate", help="run inferences on the EIE model: one input or a batch",
+                       description="Simulate a model (.eie), a workload graph (.toml: GEMV jobs fed by "
+                                   "the host or by each other, e.g. an LSTM step; docs/ARCHITECTURE.md, "
+                                   "'Workload graphs') or a weight file.")
+    s.add_argument("model", nargs="?", metavar="MODEL.eie|GRAPH.toml")
     s.add_argument("--weights", metavar="W.npy", help="a weight matrix instead of a .eie file")
     s.add_argument("--bias", metavar="b.npy", help="bias for --weights")
     add_compress_flags(s)

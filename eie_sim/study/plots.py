@@ -21,7 +21,7 @@ import math
 import textwrap
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,46 +37,25 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, NullFor
 
 from compressor.errors import EieInputError
 from compressor.outputs import write_atomic
-from eie_sim.config import FLAG_BY_NAME, SimConfig
-from eie_sim.counts import UNITS as ENERGY_UNITS
+from eie_sim.config import FIELDS, FLAG, SimConfig
+from eie_sim.energy import UNITS as ENERGY_UNITS
+from eie_sim.fields import FALSE_WORDS, TRUE_WORDS
+from eie_sim.units import PRICED
 
-UNIT_NAMES = {
-    "act_queue": "activation queue", "ptr_read": "pointer read", "spmat_read": "sparse-matrix read",
-    "arith": "arithmetic unit", "act_rw": "activation read/write", "lnzd": "LNZD tree", "dram": "DRAM",
-}
+#: Each energy unit's name for people, from the unit's own declaration.
+UNIT_NAMES = {u.NAME: u.TITLE for u in PRICED}
 BREAKDOWN_COLUMNS = tuple(f"energy_breakdown_j.{u}" for u in ENERGY_UNITS)
 
 #: The one energy unit of every plot (axis labels, heat-map cells, breakdown bars).
 ENERGY_UNIT = "uJ"
 
 #: Axis labels (with units) for config columns that can be an x-variable, a heat-map axis or a bar
-#: category.
-AXIS_LABELS = {
-    "n_pes": "PE count",
-    "queue_depth": "activation queue depth (entries)",
-    "spmat_width_bits": "sparse-matrix SRAM width (bits)",
-    "spmat_bytes": "sparse-matrix SRAM per PE (bytes)",
-    "regs": "destination registers per PE",
-    "clock_hz": "clock (Hz)",
-    "broadcast_latency": "broadcast latency (cycles)",
-    "ptr_banks": "pointer SRAM banks",
-    "bypass": "activation bypassing",
-    "acc_latency": "accumulator latency (cycles)",
-    "ptr_bytes": "pointer SRAM per PE (bytes)",
-    "ptr_bits": "pointer width (bits)",
-    "act_bytes": "activation SRAM per PE (bytes)",
-    "acc_bits": "accumulator width (bits)",
-    "dram_bytes_per_cycle": "DRAM bandwidth (bytes/cycle)",
-    "dram_latency_cycles": "DRAM latency (cycles)",
-    "dram_pj_per_bit": "DRAM energy (pJ/bit)",
-    "energy_table": "energy table",
-}
+#: category: each field's own label.
+AXIS_LABELS = {f.name: f.axis_label for f in FIELDS}
 
-#: Config fields whose variation changes the results (``check`` and ``max_cycles`` do not).
-_INERT_FIELDS = {"check", "max_cycles"}
-_SIM_FIELDS = [f.name for f in fields(SimConfig) if f.name not in _INERT_FIELDS]
-CONFIG_COLUMNS = tuple(dict.fromkeys(_SIM_FIELDS + [c for c in AXIS_LABELS if c not in _INERT_FIELDS]))
-WIDTH_COLUMN = "spmat_width_bits"
+#: Config fields whose variation changes the results (not ``check`` or ``max_cycles``).
+CONFIG_COLUMNS = tuple(f.name for f in FIELDS if f.affects_results)
+WIDTH_COLUMN = "word_bits"
 # Columns that tell apart rows at the same design point, named first when duplicates are refused.
 _IDENTITY_COLUMNS = ("seed", "sparsity", "engine", "energy_table")
 # Non-config columns that must be one value per layer before plot_all draws (fix with --where).
@@ -279,9 +258,9 @@ def _need_x_values(df: pd.DataFrame, x: str, what: str) -> None:
 
 # --- selecting rows: --where FIELD=VALUE --------------------------------------------------------
 
-#: --where's words for a boolean field.
-_TRUE = {"true", "on", "yes", "1"}
-_FALSE = {"false", "off", "no", "0"}
+#: --where's words for a boolean field: the configuration's own.
+_TRUE = set(TRUE_WORDS)
+_FALSE = set(FALSE_WORDS)
 
 
 def parse_where(items: Sequence[str] | None) -> dict[str, object]:
@@ -350,10 +329,10 @@ def select_where(df: pd.DataFrame, where: Mapping[str, object] | None) -> pd.Dat
     narrowed = False
     for field, value in (where or {}).items():
         if field not in df.columns:
-            flag = FLAG_BY_NAME.get(field.lstrip("-").replace("-", "_"))
-            known = flag is not None and flag.field in df.columns
-            unit = f", in {flag.field.rsplit('_', 1)[-1]}" if known and flag.scale != 1 else ""
-            hint = f" (the sweep's {flag.option} is the column {flag.field}{unit})" if known else ""
+            flag = FLAG.get(field.lstrip("-").replace("-", "_"))
+            known = flag is not None and flag.name in df.columns
+            unit = f", in {flag.unit}" if known and flag.scale != 1 else ""
+            hint = f" (the sweep's {flag.option} is the column {flag.name}{unit})" if known else ""
             raise EieInputError(f"--where {field}={value}: the results have no field {field!r}{hint}; fields "
                                 f"you can fix: {', '.join(_selectable(df))}")
         col = df[field]
@@ -391,7 +370,7 @@ def _new_figure(figsize: tuple[float, float] = _FIGSIZE) -> Figure:
 def _layer_desc(layer: str, rows: pd.DataFrame) -> str:
     """'Alex-8 (4096→1000, act. density 37.5 %)': the shape of a benchmark layer (inputs → outputs)
     and the density of its input activations when the rows have one."""
-    from eie_sim.workloads import BENCHMARKS  # local: plots need only the table's shapes
+    from eie_sim.workload.benchmarks import BENCHMARKS  # local: plots need only the table's shapes
 
     parts = []
     b = BENCHMARKS.get(str(layer))
@@ -414,7 +393,7 @@ def _fixed_note(df: pd.DataFrame, exclude: Sequence[str]) -> str:
     """'fixed: 64 PEs, queue depth 8, ...' for the main config fields constant over the whole plot."""
     formats: dict[str, Callable[[float], str]] = {
         "n_pes": lambda v: f"{v:g} PEs", "queue_depth": lambda v: f"queue depth {v:g}",
-        "spmat_width_bits": lambda v: f"{v:g}-bit SRAM words",
+        "word_bits": lambda v: f"{v:g}-bit SRAM words",
         "spmat_bytes": lambda v: f"{v / 1024:g} KB sparse-matrix SRAM/PE", "regs": lambda v: f"{v:g} regs/PE",
         "clock_hz": lambda v: f"{v / 1e6:g} MHz",
     }

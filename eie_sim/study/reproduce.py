@@ -25,19 +25,19 @@ import pandas as pd
 
 from compressor.outputs import check_writable, write_atomic
 from compressor.provenance import provenance
-from eie_sim import plots
-from eie_sim.baselines import host_numpy_us, paper_headline, paper_table4, paper_time_us
+from eie_sim.study import plots
 from eie_sim.config import SimConfig
-from eie_sim.counts import UNITS
 from eie_sim.energy import (
+    UNITS,
     EnergyModel,
     calibration_table,
     dense_baseline,
-    load_energy_table,
     max_calibratable_periphery,
 )
-from eie_sim.sweep import Point, make_points, run_sweep
-from eie_sim.workloads import BENCHMARKS, DEFAULT_SPARSITY, SPARSITY_MODELS, VARIATION_RULES
+from eie_sim.energy_table import load_energy_table
+from eie_sim.study.baselines import host_numpy_us, paper_headline, paper_table4, paper_time_us
+from eie_sim.study.sweep import Point, make_points, run_sweep
+from eie_sim.workload.benchmarks import BENCHMARKS, DEFAULT_SPARSITY, SPARSITY_MODELS, VARIATION_RULES
 
 TABLE4_PES = 64
 PES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
@@ -133,7 +133,7 @@ def sweep_points(seeds: Sequence[int]) -> dict[str, list[Point]]:
         "pes_on_chip": make_points(layers, {"n_pes": PES, **{k: [v] for k, v in ON_CHIP.items()}},
                                    seeds=first, sparsity=DEFAULT_SPARSITY),
         "fifo": make_points(layers, {"queue_depth": FIFOS}, seeds=first, sparsity=DEFAULT_SPARSITY),
-        "width": make_points(ALEXNET, {"spmat_width_bits": WIDTHS}, seeds=first, sparsity=DEFAULT_SPARSITY),
+        "width": make_points(ALEXNET, {"word_bits": WIDTHS}, seeds=first, sparsity=DEFAULT_SPARSITY),
         "ablation": _numbered(ablation),
     }
 
@@ -294,16 +294,16 @@ def pes_table(pes: pd.DataFrame) -> pd.DataFrame:
 
 def width_reads(width: pd.DataFrame) -> pd.DataFrame:
     """Sparse-matrix word reads and their dynamic energy per width: reads x energy per read."""
-    out = width[["layer", "spmat_width_bits", "spmat_bytes", "access_counts.spmat_read.word_read"]].copy()
+    out = width[["layer", "word_bits", "spmat_bytes", "access_counts.spmat_read.word_read"]].copy()
     out = out.rename(columns={"access_counts.spmat_read.word_read": "word_reads"})
-    out["pj_per_read"] = [EnergyModel.for_config(SimConfig(spmat_width_bits=int(w))).per_event_pj[
-        ("spmat_read", "word_read")] for w in out["spmat_width_bits"]]
+    out["pj_per_read"] = [EnergyModel.for_config(SimConfig(word_bits=int(w))).per_event_pj[
+        ("spmat_read", "word_read")] for w in out["word_bits"]]
     out["spmat_read_energy_j"] = out["word_reads"] * out["pj_per_read"] * 1e-12
     return out
 
 
 def width_table(reads: pd.DataFrame) -> pd.DataFrame:
-    t = reads.pivot(index="spmat_width_bits", columns="layer", values="spmat_read_energy_j")[ALEXNET] * 1e6
+    t = reads.pivot(index="word_bits", columns="layer", values="spmat_read_energy_j")[ALEXNET] * 1e6
     return t.reset_index()
 
 
@@ -318,9 +318,9 @@ def periphery_sensitivity(reads: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, object] = {"periphery fraction P": label}
         for layer in ALEXNET:
             g = reads[reads.layer == layer]
-            energy = [n * t.sram_pj(c, w) for n, c, w in zip(g.word_reads, g.spmat_bytes, g.spmat_width_bits,
+            energy = [n * t.sram_pj(c, w) for n, c, w in zip(g.word_reads, g.spmat_bytes, g.word_bits,
                                                              strict=True)]
-            row[f"{layer} best width (bits)"] = int(g.spmat_width_bits.iloc[int(np.argmin(energy))])
+            row[f"{layer} best width (bits)"] = int(g.word_bits.iloc[int(np.argmin(energy))])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -505,7 +505,7 @@ def report(tables: dict[str, pd.DataFrame], head: dict[str, float], sw: dict[str
     pe = tables["pes_on_chip"].set_index("n_pes")
     ratio = pe.loc[256] / pe.loc[64]
     fifo = tables["fifo"].set_index("queue_depth")
-    width = tables["width"].set_index("spmat_width_bits")
+    width = tables["width"].set_index("word_bits")
     best_width = width.idxmin()
     resident_from = (sw["pes"][sw["pes"].resident].groupby("layer")["n_pes"].min().reindex(ALEXNET))
     periphery = tables["periphery"]

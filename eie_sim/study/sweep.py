@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,10 +35,10 @@ from compressor.model import EncodedModel
 from compressor.outputs import write_atomic
 from compressor.pipeline import compress_model
 from compressor.provenance import CONTRACT_VERSION, git_commit, package_version
-from eie_sim.batch import Inputs, figure_spread, load_inputs, load_labels, simulate_batch
-from eie_sim.config import SimConfig
+from eie_sim.config import FIELDS, SimConfig
 from eie_sim.energy import dense_model
-from eie_sim.workloads import (
+from eie_sim.study.batch import Inputs, figure_spread, load_inputs, load_labels, simulate_batch
+from eie_sim.workload.benchmarks import (
     BENCHMARKS,
     DEFAULT_SPARSITY,
     benchmark_activations,
@@ -48,8 +48,8 @@ from eie_sim.workloads import (
     variation_spreads,
 )
 
-#: Configuration fields a sweep may vary (any SimConfig field but the energy table path).
-SWEEPABLE = tuple(f.name for f in fields(SimConfig) if f.name not in ("energy_table", "check"))
+#: Configuration fields a sweep may vary (as the fields declare themselves).
+SWEEPABLE = tuple(f.name for f in FIELDS if f.sweepable)
 #: Columns that differ between identical reruns: left out of reproducibility checks.
 TIMING_COLUMNS = ("wall_s",)
 
@@ -221,7 +221,7 @@ def run_point(point: Point, base: SimConfig, engine: str = "fast",
     start = time.perf_counter()
     config = base.replace(**dict(point.overrides))
     model = encoded_model(point.layer, point.seed, point.sparsity, config.n_pes, config.regs,
-                          config.spmat_width_bits, cache_dir, point.select)
+                          config.word_bits, cache_dir, point.select)
     inputs = point_inputs(point, model)
     labels = load_labels(point.labels, len(inputs)) if point.labels else None
     batch = simulate_batch(model, inputs, config, engine=engine, labels=labels)

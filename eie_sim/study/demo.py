@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from compressor.sizes import format_size_table, size_table
-from eie_sim.baselines import paper_headline, paper_time_us
 from eie_sim.config import SimConfig
 from eie_sim.energy import dense_baseline
-from eie_sim.plots import energy_vs_pes, save
 from eie_sim.simulate import simulate
-from eie_sim.summary import format_summary
-from eie_sim.workloads import benchmark, benchmark_activations, benchmark_model
+from eie_sim.study.baselines import paper_headline, paper_time_us
+from eie_sim.study.plots import energy_vs_pes, save
+from eie_sim.study.summary import format_summary
+from eie_sim.workload.benchmarks import benchmark, benchmark_activations, benchmark_model
 
 DEMO_LAYER = "Alex-7"
 PE_COUNTS = (4, 8, 16, 32, 64, 128, 256)

@@ -15,13 +15,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from compressor.calibrate import activation_frac_bits
 from compressor.errors import EieInputError
 from compressor.importers import _npz_arrays, load_npy
-from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
 from eie_sim.result import Result
-from eie_sim.simulate import check_activations, prepare, run_prepared
+from eie_sim.simulate import DEFAULT_ENGINE, Workload, calibrated_fa, check_inputs, prepare, run_prepared
 
 #: Figures summarised over a batch (mean, min and max of each).
 SUMMARY_FIGURES = ("cycles", "time_s", "energy_j", "power_w", "pe_utilization", "mac_efficiency",
@@ -141,15 +139,6 @@ def figure_spread(df: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
     return {f: (float(df[f].mean()), float(df[f].min()), float(df[f].max())) for f in SUMMARY_FIGURES}
 
 
-def calibrated(model: EncodedModel, x: np.ndarray) -> EncodedModel:
-    """The model with an activation format: its own, or one calibrated on the whole batch."""
-    if model.fa is not None:
-        return model
-    fa = activation_frac_bits(list(model.layers), x)
-    return EncodedModel(model.layers, fa, model.input_after_relu,
-                        {**model.provenance, "fa_calibrated_on": f"{len(x)} input(s)"})
-
-
 def check_labels(labels: object, batch: int, where: str = "labels") -> np.ndarray:
     """Integer class labels, one per input of a batch of ``batch``."""
     y = np.asarray(labels)
@@ -161,27 +150,43 @@ def check_labels(labels: object, batch: int, where: str = "labels") -> np.ndarra
     return y.astype(np.int64)
 
 
-def simulate_batch(layer_or_model: object, inputs: Inputs | np.ndarray, config: SimConfig | None = None,
-                   *, engine: str = "fast", labels: Sequence[int] | np.ndarray | None = None,
-                   progress: bool = False) -> BatchResult:
-    """Run every input of a batch (rows of a 2-D array) on ``engine``; one Result each.
+def simulate_batch(workload: Workload, inputs: Inputs | np.ndarray | dict[str, np.ndarray],
+                   config: SimConfig | None = None, *, engine: str = DEFAULT_ENGINE,
+                   labels: Sequence[int] | np.ndarray | None = None, progress: bool = False) -> BatchResult:
+    """Run every input of a batch on ``engine``; one Result each.
 
-    The model is encoded and planned once; its activation format is its own, or calibrated
-    once over the whole batch.
+    ``inputs`` are the rows of a 2-D array (a workload with one host input), or a mapping from
+    each host input's name to its batch (equal batch sizes). The workload is encoded and
+    planned once; its activation format is its own, or calibrated once over the whole batch.
     """
-    prep = prepare(layer_or_model, config, engine=engine)
-    if not isinstance(inputs, Inputs):
-        arr = np.asarray(inputs)
-        arr = arr[None, :] if arr.ndim == 1 else arr
-        if arr.ndim != 2:
-            raise EieInputError(f"inputs have shape {arr.shape}; expected a vector or a batch (inputs, n)")
-        for row in arr:
-            check_activations(row, prep.model)
-        inputs = Inputs(arr.astype(np.float64), "array", np.ndim(inputs) == 1)
-    if not len(inputs):
-        raise EieInputError(f"{inputs.source}: the batch is empty")
-    y = None if labels is None else check_labels(labels, len(inputs))
-    fa = calibrated(prep.model, inputs.x).fa
-    results = [run_prepared(prep, x, fa=fa)[0]
-               for x in tqdm(inputs.x, desc="inputs", unit="input", disable=not progress)]
-    return BatchResult(results, inputs.source, inputs.density, y)
+    prep = prepare(workload, config, engine=engine)
+    names = list(prep.graph.host_inputs)
+    if isinstance(inputs, dict):
+        batches = {k: np.atleast_2d(np.asarray(v.x if isinstance(v, Inputs) else v, np.float64))
+                   for k, v in inputs.items()}
+        sizes = {len(v) for v in batches.values()}
+        if len(sizes) != 1:
+            raise EieInputError("the host inputs' batches differ in size: "
+                                + ", ".join(f"{k}: {len(v)}" for k, v in batches.items()))
+        source, density = "arrays", float(np.mean([np.count_nonzero(v) / v.size for v in batches.values()]))
+    else:
+        if not isinstance(inputs, Inputs):
+            arr = np.asarray(inputs)
+            arr = arr[None, :] if arr.ndim == 1 else arr
+            if arr.ndim != 2:
+                raise EieInputError(f"inputs have shape {arr.shape}; expected a vector or a batch (inputs, n)")
+            inputs = Inputs(arr.astype(np.float64), "array", np.ndim(inputs) == 1)
+        if len(names) != 1:
+            raise EieInputError(f"the workload has {len(names)} host inputs ({', '.join(names)}); give "
+                                "a batch for each, by name")
+        batches, source, density = {names[0]: inputs.x}, inputs.source, inputs.density
+    rows = [{k: v[i] for k, v in batches.items()} for i in range(len(next(iter(batches.values()))))]
+    if not rows:
+        raise EieInputError(f"{source}: the batch is empty")
+    for row in rows:
+        check_inputs(row, prep.graph)
+    y = None if labels is None else check_labels(labels, len(rows))
+    fa = calibrated_fa(prep.graph, batches)
+    results = [run_prepared(prep, row, fa=fa)[0]
+               for row in tqdm(rows, desc="inputs", unit="input", disable=not progress)]
+    return BatchResult(results, source, density, y)

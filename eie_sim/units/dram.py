@@ -1,0 +1,194 @@
+"""The DRAM channel: a job's weights in DRAM, copied into the PEs' SRAMs; spilled activations.
+
+Rule (docs/ARCHITECTURE.md section 5): a resident layer is copied into its SRAM region once,
+before the inference (not timed, reported apart as the weight load). A tiled layer streams
+tile after tile into the two halves of every PE's SRAMs: tile ``t`` goes into half ``t % 2``
+once the tile that used that half (``t - 2``) has finished, and the transfer takes
+``ceil(bytes / B) + L_dram`` cycles, one transfer at a time, so a tile's load overlaps the
+previous tile's compute (double buffering). Activations beyond the activation SRAM cross the
+channel too; they count as traffic and energy but take no modelled time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from compressor.encode import EncodedLayer, pack_bits, pack_entries
+from eie_sim.energy_table import EnergyTable
+from eie_sim.fields import Event, Field
+from eie_sim.memory import LayerPlan, Segment
+from eie_sim.units.channels import Channel
+
+NAME = "dram"
+TITLE = "DRAM"
+TABLE2 = False
+
+FIELDS = (
+    Field("dram_bytes_per_cycle", 16.0, float, "DRAM bandwidth", "DRAM bandwidth",
+          unit="bytes/cycle", lo=1e-3, hi=1e6, flag="dram_bw"),
+    Field("dram_latency_cycles", 100, int, "DRAM latency", "DRAM latency per transfer (a tile)",
+          unit="cycles", lo=0, hi=10**7, flag="dram_latency"),
+    Field("dram_pj_per_bit", 20.0, float, "DRAM energy", "DRAM energy per bit moved", unit="pJ/bit",
+          lo=0.0, hi=1e6),
+)
+
+EVENTS = (Event("bit", "a bit moved through DRAM: streamed tiles and spilled activations"),)
+
+
+def prices(table: EnergyTable, c: object) -> dict[str, float]:
+    return {"bit": c.dram_pj_per_bit}
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def buffer_half(tile: int) -> int:
+    """The half of the double-buffered SRAMs that tile ``tile`` streams into and is read from."""
+    return tile % 2
+
+
+def transfer_cycles(nbytes: int, bytes_per_cycle: float, latency: int) -> int:
+    """Cycles to move ``nbytes`` over the channel: ``ceil(bytes / B) + L_dram``."""
+    return math.ceil(nbytes / bytes_per_cycle) + latency
+
+
+def schedule(load: Sequence[int], compute: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Double-buffered streaming: the start and end cycle of every tile, from the cycles each
+    takes to load and to compute (``start(t+1) = max(end(t), start(t) + load(t+1))``)."""
+    start = np.zeros(len(load), np.int64)
+    end = np.zeros(len(load), np.int64)
+    for t in range(len(load)):
+        start[t] = load[0] if t == 0 else max(end[t - 1], start[t - 1] + load[t])
+        end[t] = start[t] + compute[t]
+    return start, end
+
+
+# --------------------------------------------------------------------------- the SimPy unit
+
+
+@dataclass(frozen=True)
+class PeImage:
+    """One PE's share of a segment as it sits in DRAM: packed words and packed pointers."""
+
+    spmat: bytes
+    pointers: bytes
+    n_pointers: int
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.spmat) + len(self.pointers)
+
+
+def segment_images(layer: EncodedLayer, seg: Segment, *, ptr_bits: int) -> list[PeImage]:
+    """Each PE's words (from the segment's first entry, whole words) and pointers (relative)."""
+    images = []
+    ncols = layer.ncols
+    first_slice = seg.rounds.start * ncols + seg.col_start
+    last_slice = (seg.rounds.stop - 1) * ncols + seg.col_end  # the pointer after the last column
+    for p in range(layer.n_pes):
+        ptr = layer.ptr[p, first_slice: last_slice + 1]
+        lo = layer.pe_offsets[p] + ptr[0]
+        hi = layer.pe_offsets[p] + ptr[-1]
+        words = pack_entries(layer.v[lo:hi], layer.z[lo:hi], ibits=layer.ibits,
+                             entry_bits=layer.entry_bits, word_bits=layer.word_bits)
+        images.append(PeImage(words, pack_bits(ptr - ptr[0], ptr_bits), len(ptr)))
+    return images
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the array asks of the channel: copy a layer's weights once (``preload``, a resident
+    layer) or stream its tiles."""
+
+    layer: EncodedLayer
+    plan: LayerPlan
+    preload: bool
+
+
+class DramChannel:
+    """Moves bytes from DRAM into the PEs' sparse-matrix and pointer SRAMs.
+
+    Interface: ``control`` (in, from the array: a :class:`Load`), ``spmat_fill`` and
+    ``ptr_fill`` (out, one pair per PE, to its SRAMs' write ports), ``filled`` (in, their
+    acknowledgements), ``loaded`` (out, to the array: a tile's index once it is in place),
+    ``finished`` (in, from the array: the index of each tile whose compute is done),
+    ``spill`` (in, from the PEs: activation bytes that did not fit their SRAMs).
+    """
+
+    def __init__(self, env: simpy.Environment, *, bytes_per_cycle: float, latency: int, ptr_bits: int,
+                 spmat_fill: Sequence[Channel], ptr_fill: Sequence[Channel], filled: Channel,
+                 spill: Channel) -> None:
+        # interface
+        self.env = env
+        self.control = Channel(env)
+        self.loaded = Channel(env)
+        self.finished = Channel(env)
+        self.spmat_fill, self.ptr_fill, self.filled, self.spill = list(spmat_fill), list(ptr_fill), filled, spill
+        # state
+        self.bytes_per_cycle = bytes_per_cycle
+        self.latency = latency
+        self.ptr_bits = ptr_bits
+        # counters
+        self.streamed_bytes = 0
+        self.spill_bytes = 0
+        self.weight_load_bytes = 0
+        env.process(self.run())
+        env.process(self.spill_port())
+
+    @classmethod
+    def from_config(cls, env: simpy.Environment, config: object, **ports: object) -> DramChannel:
+        return cls(env, bytes_per_cycle=config.dram_bytes_per_cycle, latency=config.dram_latency_cycles,
+                   ptr_bits=config.ptr_bits, **ports)
+
+    def run(self):
+        """DRAM: preload resident layers; stream a tiled layer's tiles into alternate halves."""
+        env = self.env
+        while True:
+            load = yield self.control.get()
+            region = load.plan.region
+            if load.preload:
+                images = segment_images(load.layer, load.plan.segments[0], ptr_bits=self.ptr_bits)
+                yield from self._copy(images, region.spmat_address(0), region.ptr_address(0))
+                self.weight_load_bytes += sum(img.nbytes for img in images)
+                self.loaded.offer(-1)
+                continue
+            done = -1
+            for t, seg in enumerate(load.plan.segments):
+                while done < t - 2:  # the half this tile goes into is still in use
+                    done = yield self.finished.get()
+                images = segment_images(load.layer, seg, ptr_bits=self.ptr_bits)
+                nbytes = sum(img.nbytes for img in images)
+                yield env.timeout(transfer_cycles(nbytes, self.bytes_per_cycle, self.latency))
+                half = buffer_half(t)
+                yield from self._copy(images, region.spmat_address(half), region.ptr_address(half))
+                self.streamed_bytes += nbytes
+                self.loaded.offer(t)
+            while done < len(load.plan.segments) - 1:  # the layer's last tiles finish
+                done = yield self.finished.get()
+
+    def _copy(self, images: Sequence[PeImage], spmat_address: np.ndarray, ptr_slot: int):
+        """Burst each PE's image into its SRAMs' write ports and wait for every acknowledgement."""
+        for p, img in enumerate(images):
+            self.spmat_fill[p].offer((int(spmat_address[p]), img.spmat))
+            self.ptr_fill[p].offer((ptr_slot, img.pointers, img.n_pointers))
+        for _ in range(2 * len(images)):
+            yield self.filled.get()
+
+    def spill_port(self):
+        """Activations that spill from the PEs' SRAMs cross the channel (no modelled time)."""
+        while True:
+            nbytes, ack = yield self.spill.get()
+            self.spill_bytes += nbytes
+            ack.offer(nbytes)
+
+    def event_counts(self) -> dict[str, int]:
+        return {"bit": 8 * (self.streamed_bytes + self.spill_bytes)}
+
+    def reset_counts(self) -> None:
+        """Restart the per-inference counters (the weight load is counted once, not per job)."""
+        self.streamed_bytes = self.spill_bytes = 0

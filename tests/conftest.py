@@ -1,8 +1,9 @@
-"""Shared test helpers: build the same layer for the engines (encoded) and the reference (dense)."""
+"""Shared test helpers: build the same layer for the engines (encoded) and the oracle (dense)."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from compressor.encode import encode_layer
 from compressor.model import EncodedModel
 from eie_sim.config import SimConfig
 from eie_sim.simulate import CHECK_ENV
-from tests.reference import RefHW, RefLayer
+from tests.oracle import Hardware, RefLayer
 
 # Every simulation in the test suite runs its conservation checks (eie_sim.checks),
 # worker processes included: they inherit the environment.
@@ -44,20 +45,16 @@ def random_codebook(rng: np.random.Generator, wbits: int = 4, scale: float = 0.1
 
 def pair(codes: np.ndarray, codebook: np.ndarray, *, has_bias: bool, config: SimConfig,
          name: str = "layer", ibits: int = 4, wbits: int = 4):
-    """(EncodedLayer for the engines, RefLayer for the reference) of one code matrix."""
+    """(EncodedLayer for the engines, RefLayer for the oracle) of one code matrix."""
     n = codes.shape[1] - int(has_bias)
     enc = encode_layer(codes, codebook, n=n, has_bias=has_bias, wbits=wbits, ibits=ibits,
                        n_pes=config.n_pes, regs=config.regs, word_bits=config.word_bits, name=name)
     return enc, RefLayer(codes, codebook, has_bias, wbits=wbits, ibits=ibits)
 
 
-def ref_hw(config: SimConfig) -> RefHW:
-    return RefHW(n_pes=config.n_pes, queue_depth=config.queue_depth, regs=config.regs,
-                 word_bits=config.word_bits, spmat_bytes=config.spmat_bytes,
-                 ptr_bytes=config.ptr_bytes, ptr_bits=config.ptr_bits, act_bytes=config.act_bytes,
-                 acc_bits=config.acc_bits, dram_bytes_per_cycle=config.dram_bytes_per_cycle,
-                 dram_latency=config.dram_latency_cycles, broadcast_latency=config.broadcast_latency,
-                 ptr_banks=config.ptr_banks, bypass=config.bypass, acc_latency=config.acc_latency)
+def oracle_hw(config: SimConfig) -> Hardware:
+    """The oracle's parameters: the configuration's fields of the same names."""
+    return Hardware(**{f.name: getattr(config, f.name) for f in fields(Hardware)})
 
 
 def model_of(layers, fa: int, **kw) -> EncodedModel:

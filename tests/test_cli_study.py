@@ -16,7 +16,7 @@ import pytest
 
 from compressor import eiefile
 from eie_sim.study.cli import main
-from tests import reference as ref
+from tests import oracle as ref
 from tests.conftest import run
 
 FAST = ("--engine", "fast")
@@ -197,7 +197,7 @@ def test_sweep_over_a_batch_records_its_inputs_accuracy_and_dense_baseline(study
     assert np.allclose(df["top1_accuracy"], reference_accuracy(model_file, x, y))
     assert (df["cycles_min"] <= df["cycles"]).all() and (df["cycles"] <= df["cycles_max"]).all()
     for n_pes, g in df.groupby("n_pes"):
-        hw = ref.RefHW(n_pes=int(n_pes))
+        hw = ref.Hardware(n_pes=int(n_pes))
         want = sum(ref.dense_baseline(m, n, hw)["cycles"] for m, n in ((30, 16), (10, 30)))
         assert (g["dense_cycles"] == want).all()
         assert g["dense_resident"].all()

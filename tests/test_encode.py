@@ -11,7 +11,7 @@ from compressor import eiefile
 from compressor.encode import encode_layer, unpack_entries
 from compressor.errors import EieFormatError, EieInputError
 from compressor.model import EncodedModel
-from tests.reference import slice_table
+from tests.oracle import slice_table
 
 
 def test_paper_column_example():
@@ -81,7 +81,7 @@ def test_encode_decode_roundtrip_and_file(case, bias):
 
 
 def _ref(codes, cb, bias, wbits, ibits):
-    from tests.reference import RefLayer
+    from tests.oracle import RefLayer
 
     return RefLayer(codes, cb, bias, wbits=wbits, ibits=ibits)
 

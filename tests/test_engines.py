@@ -1,10 +1,10 @@
-"""Both engines against the independent reference (tests/reference.py), bit for bit and cycle for cycle.
+"""Both engines against the oracle (tests/oracle.py): bit for bit, cycle for cycle, event for event.
 
-The test class is written once; each engine inherits it with one hook swapped
-(PyMTL3's habit), so a case added here checks every engine. Every figure and
-counter of contract section 4 is compared with the value the reference computes
-itself, and the energy is recomputed here from the reference's counts and the
-priced energy table (not by calling the energy step).
+The test class is written once; each engine inherits it with one hook swapped (PyMTL3's
+habit), so a case added here checks every engine. Every figure of contract section 4, the
+item timeline, every energy event and the outputs are compared with what the oracle
+counted while it stepped, and the energy with the oracle's counts priced from the energy
+table by the test (``oracle.prices``), not by the engines' energy step.
 """
 
 from __future__ import annotations
@@ -12,48 +12,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from compressor.model import EncodedModel
 from eie_sim.config import KB, SimConfig
-from eie_sim.energy import EnergyModel
-from eie_sim.simulate import simulate
-from tests import reference as ref
-from tests.conftest import model_of, pair, random_codebook, random_codes, ref_hw
-
-#: Result access-count key -> the reference's name for the same count.
-COUNTERS = {
-    "act_queue.push": "queue_pushes", "act_queue.pop": "queue_pops", "ptr_read.read": "pointer_reads",
-    "spmat_read.word_read": "spmat_word_reads", "arith.codebook_read": "codebook_reads",
-    "arith.multiply": "multiplies", "arith.add": "adds", "act_rw.dest_read": "dest_reads",
-    "act_rw.dest_write": "dest_writes", "act_rw.src_read": "src_reads",
-    "act_rw.sram_read": "act_sram_reads", "act_rw.sram_write": "act_sram_writes",
-}
+from eie_sim.simulate import simulate, simulate_runs
+from eie_sim.workload.graph import Graph, Job
+from tests import oracle
+from tests.conftest import model_of, oracle_hw, pair, random_codebook, random_codes
 
 
-def reference_counts(r: dict, config: SimConfig) -> dict[str, int]:
-    """Every energy event of one layer, from the reference's own figures."""
-    counts = {key: int(r[name]) for key, name in COUNTERS.items()}
-    counts["ccu.node_cycle"] = ref.lnzd_nodes(config.n_pes) * r["cycles"]
-    counts["dram.bit"] = 8 * r["dram_bytes"]
-    for unit in ("act_queue", "ptr_read", "spmat_read", "arith", "act_rw"):
-        counts[f"{unit}.cycle"] = config.n_pes * r["cycles"]
-    return counts
-
-
-def priced(counts: dict[str, int], config: SimConfig) -> float:
-    """Joules: the reference's counts x the energy model's pJ per event, summed here.
-
-    The prices are the model's own (tests/test_energy.py checks them against the formulas
-    by hand); what this checks is that the engine counted the right events and priced each once.
-    """
-    pj = EnergyModel.for_config(config).per_event_pj
-    return sum(n * pj[tuple(key.split("."))] for key, n in counts.items()) * 1e-12
-
-
-def compare(result, refs, config: SimConfig) -> None:
-    """Every figure the reference computes equals the engine's, layer by layer."""
+def compare(result, refs: list[dict], config: SimConfig) -> None:
+    """Every figure the oracle computes equals the engine's, job by job."""
     assert len(result.layers) == len(refs)
+    hw = oracle_hw(config)
+    price = oracle.prices(hw)
+    n_pes = config.n_pes
     for lay, r in zip(result.layers, refs, strict=True):
         where = lay.name
-        n_pes = config.n_pes
         assert lay.cycles == r["cycles"], where
         assert lay.resident == r["resident"], where
         assert lay.tiles == (0 if r["resident"] else len(r["tiles"])), where
@@ -71,16 +45,17 @@ def compare(result, refs, config: SimConfig) -> None:
         assert lay.kept_processed == r["kept_processed"], where
         assert lay.dram_bytes == r["dram_bytes"], where
         assert lay.weight_load_bytes == r["weight_load_bytes"], where
-        counts = reference_counts(r, config)
-        assert lay.access_counts == counts, where
-        assert lay.energy_j == pytest.approx(priced(counts, config), rel=1e-12, abs=0), where
+        assert lay.sram_bytes == r["sram_bytes"], where
+        assert lay.access_counts == {f"{u}.{a}": n for (u, a), n in r["counts"].items()}, where
+        assert lay.energy_j == pytest.approx(price.energy(r["counts"]), rel=1e-12, abs=0), where
+        assert lay.host_bytes == r["host_bytes"] and lay.host_cycles == r["host_cycles"], where
         assert r["busy"].sum() <= n_pes * r["cycles"]
     assert result.cycles == sum(r["cycles"] for r in refs)
     assert result.output_fix.tolist() == refs[-1]["output"].tolist()
 
 
-def compare_times(runs, refs) -> None:
-    """The engine's item timeline (broadcast, pop and finish cycles) is the reference's."""
+def compare_times(runs, refs: list[dict]) -> None:
+    """The engine's item timeline (broadcast, pop and finish cycles) is the oracle's."""
     for run, r in zip(runs, refs, strict=True):
         assert run.times.broadcast.tolist() == r["t"].tolist()
         assert run.times.pop.tolist() == r["s"].tolist()
@@ -93,15 +68,29 @@ class EngineContract:
     engine: str
 
     def run(self, layers, x, fa, config, **model_kw):
-        """Simulate the encoded model and run the reference on the same dense layers."""
-        from eie_sim.simulate import simulate_runs
-
-        encoded = [e for e, _ in layers]
-        refs = ref.model_figures([r for _, r in layers], x, fa, ref_hw(config))
-        result, _, runs = simulate_runs(model_of(encoded, fa, **model_kw), x, config, engine=self.engine)
+        """Simulate the encoded model and run the oracle on the same dense layers."""
+        refs = oracle.model_figures([r for _, r in layers], x, fa, oracle_hw(config))
+        result, _, runs = simulate_runs(model_of([e for e, _ in layers], fa, **model_kw), x, config,
+                                        engine=self.engine)
         compare(result, refs, config)
         compare_times(runs, refs)
         return result, refs
+
+    def run_graph(self, jobs: list[tuple[str, tuple, str, bool, bool]], host: dict, fa: int, config):
+        """A graph of ``(name, (encoded, dense), input, relu, keep)`` jobs on both sides."""
+        graph = Graph(tuple(Job(name, pair_[0], src, relu=relu, keep=keep)
+                            for name, pair_, src, relu, keep in jobs), fa=fa)
+        refs = oracle.run_graph([oracle.Job(name, pair_[1], src, relu=relu, keep=keep)
+                                 for name, pair_, src, relu, keep in jobs], host, fa, oracle_hw(config))
+        result, _, runs = simulate_runs(graph, host, config, engine=self.engine)
+        compare(result, refs, config)
+        compare_times(runs, refs)
+        for job, r in zip(graph.jobs, refs, strict=True):
+            if not job.keep:
+                assert result.outputs_fix[job.name].tolist() == r["output"].tolist()
+        return result, refs
+
+    # --- the contract's own examples
 
     def test_contract_worked_example(self):
         cfg = SimConfig(n_pes=2, queue_depth=1, check=True)
@@ -110,8 +99,9 @@ class EngineContract:
             codes[i, j] = 1
         layer = pair(codes, np.linspace(0, 1.5, 16), has_bias=False, config=cfg)
         result, refs = self.run([layer], np.array([0.5, 0.25, 1.0]), 12, cfg)
-        assert result.cycles == 13  # the contract's own figure, not the reference's
+        assert result.cycles == 13  # the contract's own figure, not the oracle's
         assert refs[0]["t"].tolist() == [1, 3, 5]
+        assert (result.ccu_stall_cycles, result.lnzd_row_loads, result.busy_cycles) == (2, 2, [4, 3])
 
     @pytest.mark.parametrize("knobs,cycles,bypasses,stalls", [
         ({}, 11, 1, 0), ({"bypass": False, "acc_latency": 2}, 12, 0, 1), ({"ptr_banks": 1}, 14, 0, 0)])
@@ -124,6 +114,8 @@ class EngineContract:
         result, _ = self.run([layer], np.array([0.5, 0.25, 1.0]), 12, cfg)
         # the contract's own figures
         assert (result.cycles, result.bypass_count, result.hazard_stall_cycles) == (cycles, bypasses, stalls)
+
+    # --- edge cases
 
     def test_all_zero_activations(self, rng):
         cfg = SimConfig(n_pes=16, check=True)
@@ -217,6 +209,12 @@ class EngineContract:
                      has_bias=True, config=cfg)
         self.run([layer], rng.random(29) * 1.5, 13, cfg)
 
+    def test_activation_spill(self, rng):
+        cfg = SimConfig(n_pes=2, act_bytes=16, check=True)  # 8 values per PE: inputs and outputs spill
+        layer = pair(random_codes(rng, 30, 25, 0.4), random_codebook(rng), has_bias=True, config=cfg)
+        result, refs = self.run([layer], rng.random(24), 13, cfg)
+        assert result.dram_bytes > 0 and result.layers[0].act_spilled
+
     def test_three_layer_model(self, rng):
         cfg = SimConfig(n_pes=4, regs=8, check=True)
         shapes = [(30, 20), (25, 30), (10, 25)]
@@ -225,7 +223,7 @@ class EngineContract:
         result, refs = self.run(layers, rng.random(20), 12, cfg)
         assert len(result.layers) == 3
 
-    @pytest.mark.parametrize("seed", range(12))
+    @pytest.mark.parametrize("seed", range(16))
     def test_random_layers(self, seed):
         rng = np.random.default_rng(seed)
         cfg = SimConfig(n_pes=int(rng.choice([1, 2, 3, 4, 8, 16, 64])),
@@ -240,6 +238,59 @@ class EngineContract:
                      has_bias=bias, config=cfg, ibits=int(rng.integers(2, 5)))
         x = np.where(rng.random(n) < rng.random(), rng.normal(0, 1, n), 0.0)
         self.run([layer], x, 12, cfg)
+
+    @pytest.mark.parametrize("seed", range(24))
+    def test_multi_round_layers_without_bypass(self, seed):
+        """Several rounds, hazards, sometimes tiles: the hazard history and the bypass start afresh
+        at every round (and a register of one round is another output in the next)."""
+        rng = np.random.default_rng(1000 + seed)
+        n_pes = int(rng.choice([1, 2, 3, 4]))
+        cfg = SimConfig(n_pes=n_pes, regs=int(rng.integers(1, 5)), queue_depth=int(rng.integers(1, 6)),
+                        bypass=False, acc_latency=int(rng.integers(2, 6)),
+                        ptr_banks=int(rng.integers(1, 3)),
+                        spmat_bytes=int(rng.choice([64, 256, 128 * KB])), ptr_bytes=int(rng.choice([48, 64 * KB])),
+                        check=True)
+        m, n = int(rng.integers(8, 40)), int(rng.integers(4, 30))
+        layer = pair(random_codes(rng, m, n + 1, 0.3 + 0.5 * rng.random()), random_codebook(rng),
+                     has_bias=True, config=cfg)
+        x = np.where(rng.random(n) < 0.7, rng.random(n) + 0.05, 0.0)
+        result, refs = self.run([layer], x, 12, cfg)
+        assert refs[0]["rounds"] > 1
+
+    # --- workload graphs
+
+    def test_independent_projections_fed_by_the_host(self, rng):
+        """Three projections of one host vector (a transformer's q, k, v), each sent back."""
+        cfg = SimConfig(n_pes=4, check=True)
+        proj = [pair(random_codes(rng, 12, 17, 0.5), random_codebook(rng), has_bias=True, config=cfg,
+                     name=n) for n in "qkv"]
+        jobs = [(n, p, "x", False, False) for n, p in zip("qkv", proj, strict=True)]
+        result, refs = self.run_graph(jobs, {"x": rng.normal(0, 1, 16)}, 12, cfg)
+        assert set(result.outputs_fix) == {"q", "k", "v"}
+        assert result.host_bytes == 3 * (2 * 16 + 2 * 12)
+        assert any((o < 0).any() for o in result.outputs_fix.values())  # no ReLU: negative outputs
+
+    def test_lstm_step_two_gemvs_from_two_host_inputs(self, rng):
+        """W x_t and U h_{t-1} (4 gates x hidden 6), both to the host, which adds them."""
+        cfg = SimConfig(n_pes=3, regs=4, bypass=False, check=True)
+        w = pair(random_codes(rng, 24, 9, 0.4), random_codebook(rng), has_bias=True, config=cfg, name="W")
+        u = pair(random_codes(rng, 24, 6, 0.4), random_codebook(rng), has_bias=False, config=cfg, name="U")
+        jobs = [("Wx", w, "x", False, False), ("Uh", u, "h", False, False)]
+        host = {"x": rng.normal(0, 1, 8), "h": np.tanh(rng.normal(0, 1, 6))}
+        self.run_graph(jobs, host, 12, cfg)
+
+    def test_chain_and_host_round_trip(self, rng):
+        """fc0 keeps its output on chip for fc1; fc1's goes to the host, which sends it back to fc2 and
+        fc3."""
+        cfg = SimConfig(n_pes=4, regs=8, spmat_bytes=512, ptr_bytes=128, check=True)
+        z = pair(random_codes(rng, 10, 6, 0.6), random_codebook(rng), has_bias=False, config=cfg, name="fc0")
+        a = pair(random_codes(rng, 20, 10, 0.5), random_codebook(rng), has_bias=False, config=cfg, name="fc1")
+        b = pair(random_codes(rng, 8, 21, 0.5), random_codebook(rng), has_bias=True, config=cfg, name="fc2")
+        c = pair(random_codes(rng, 5, 20, 0.5), random_codebook(rng), has_bias=False, config=cfg, name="fc3")
+        jobs = [("fc0", z, "x", True, True), ("fc1", a, "fc0", True, False), ("fc2", b, "fc1", True, False),
+                ("fc3", c, "fc1", False, False)]
+        result, refs = self.run_graph(jobs, {"x": rng.random(6)}, 12, cfg)
+        assert [lay.host_bytes for lay in result.layers] == [2 * 6, 2 * 20, 2 * 20 + 2 * 8, 2 * 20 + 2 * 5]
 
 
 class TestSimPy(EngineContract):
@@ -256,7 +307,7 @@ def test_alexnet_fc6_shape_tiled_on_4_pes():
     cfg = SimConfig(n_pes=4, check=True)
     layer = pair(random_codes(rng, 4096, 9217, 0.09), random_codebook(rng), has_bias=True, config=cfg)
     x = np.where(rng.random(9216) < 0.351, rng.random(9216), 0.0)
-    refs = ref.model_figures([layer[1]], x, 14, ref_hw(cfg))
-    assert not refs[0]["resident"]
+    refs = oracle.model_figures([layer[1]], x, 14, oracle_hw(cfg))
+    assert not refs[0]["resident"] and len(refs[0]["tiles"]) == 16
     for engine in ("fast", "simpy"):
-        compare(simulate(model_of([layer[0]], 14), x, cfg, engine=engine), refs, cfg)
+        compare(simulate(EncodedModel((layer[0],), fa=14), x, cfg, engine=engine), refs, cfg)

@@ -13,8 +13,8 @@ from compressor.errors import EieFormatError, EieInputError
 from compressor.importers import load_layer
 from compressor.pipeline import CompressOptions, compress_layer, compress_model
 from compressor.sizes import layer_size, size_table
-from tests.reference import RefLayer
-from tests.reference import activation_frac_bits as ref_fa
+from tests.oracle import RefLayer
+from tests.oracle import activation_frac_bits as ref_fa
 
 
 def test_without_pruning_zeros_stay_zero_and_nonzeros_are_kept():

@@ -1,207 +1,52 @@
-"""Self-tests of tests/reference.py, the independent reference of the modelling contract (v2).
+"""Self-tests of tests/oracle.py, the cycle-stepping oracle of the modelling contract.
 
-The reference's timing recurrence is validated against a structurally different,
-cycle-stepping machine written here (an LNZD that loads rows, a CCU that broadcasts with
-credits, queues, PEs that issue one entry a cycle); its encoding against a row-walking
-encoder written here; its tiling and DRAM schedule against separately written arithmetic;
-and the contract's worked examples and hand-computed cases pin the absolute numbers.
+The oracle is pinned to absolute numbers: the contract's worked examples (every broadcast,
+pop and finish cycle), hand-computed cases of every counter, tile and schedule, and an
+encoder written here that walks rows (not the oracle's slice table). The engines are held
+to the oracle in tests/test_engines.py.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from tests.reference import (
-    RefHW,
+from tests import oracle
+from tests.oracle import (
+    Hardware,
     RefLayer,
     activation_frac_bits,
     dense_baseline,
     frac_bits,
     functional,
-    layer_figures,
     lnzd_nodes,
     model_figures,
     slice_table,
-    timing,
     to_fix,
 )
 
-# --------------------------------------------------------------------------------------
-# A cycle-stepping machine, written independently of the reference's recurrence
-# --------------------------------------------------------------------------------------
-
-DRAIN = 5  # section 4: arithmetic pipeline and write-back after the last column
-
-
-class Lnzd:
-    """The activation rows and the LNZD: loads one row a cycle, yields its non-zero lanes."""
-
-    def __init__(self, rows: list[list[int]], n_pes: int) -> None:
-        self.rows = rows  # per activation row: its non-zero lanes, ascending
-        self.n_pes = n_pes
-        self.next_row = 0
-        self.lanes: deque[int] = deque()
-        self.loaded_at = -1
-        self.want_row = True
-        self.load_from = 0  # first cycle the next row may be loaded
-        self.loads = 0
-        self.last_event = -1  # last row load or broadcast
-
-    def head(self, x: int) -> tuple[int, int] | None:
-        """(row, lane) the CCU may broadcast at cycle x: a lane of a row loaded earlier."""
-        if self.lanes and self.loaded_at < x:
-            return self.next_row - 1, self.lanes[0]
-        return None
-
-    def take(self, x: int) -> None:
-        """The head lane was broadcast at x; after a row's last lane the next row loads."""
-        lane = self.lanes.popleft()
-        self.last_event = x
-        if not self.lanes:
-            self.want_row = True
-            self.load_from = x if lane == self.n_pes - 1 else x + 1
-
-    def load(self, x: int) -> None:
-        """Loads the next row at the end of cycle x when one is due."""
-        if self.want_row and self.next_row < len(self.rows) and x >= self.load_from:
-            self.lanes = deque(self.rows[self.next_row])
-            self.next_row += 1
-            self.loaded_at = x
-            self.loads += 1
-            self.last_event = x
-            self.want_row = not self.lanes
-            self.load_from = x + 1
-
-    @property
-    def done(self) -> bool:
-        """Every row loaded and every non-zero lane broadcast."""
-        return self.next_row == len(self.rows) and not self.lanes
+#: Old names of the counts (and of the end of the scan) the hand cases use.
+ALIASES = {
+    "pointer_reads": ("ptr_read", "read"), "queue_pushes": ("act_queue", "push"),
+    "queue_pops": ("act_queue", "pop"), "spmat_word_reads": ("spmat_read", "word_read"),
+    "codebook_reads": ("arith", "codebook_read"), "multiplies": ("arith", "multiply"),
+    "adds": ("arith", "add"), "dest_reads": ("act_rw", "dest_read"),
+    "dest_writes": ("act_rw", "dest_write"), "src_reads": ("act_rw", "src_read"),
+    "act_sram_reads": ("act_rw", "sram_read"), "act_sram_writes": ("act_rw", "sram_write"),
+}
 
 
-class Pe:
-    """One PE: a queue of item ids (in-flight included) and an in-order issue stage."""
-
-    def __init__(self, p: int, hw: RefHW) -> None:
-        self.p = p
-        self.hw = hw
-        self.queue: deque[int] = deque()
-        self.column: tuple[int, int, list[int]] | None = None  # (item, pop cycle, registers)
-        self.next_entry = 0
-        self.hist: dict[int, int] = {}  # register -> first cycle it may be updated again
-        self.round: int | None = None
-        self.last_issue: tuple[int, int, int, int] | None = None  # (cycle, register, item, round)
-        self.bypasses = 0
-        self.occupied = 0  # cycles holding a column
-
-    def step(self, x: int, t: list[int], items: list[tuple[int, list[list[int]]]],
-             s: dict[tuple[int, int], int], fin: dict[tuple[int, int], int]) -> None:  # fmt: skip
-        """Cycle x: finish a column, pop the next visible item, issue at most one entry."""
-        hw = self.hw
-        p_min = 1 if hw.ptr_banks == 2 else 2
-        if self.column is not None:
-            k, s0, regs = self.column
-            if self.next_entry == len(regs) and x >= s0 + p_min:
-                fin[self.p, k] = x
-                self.column = None
-        if self.column is None and self.queue and t[self.queue[0]] + hw.broadcast_latency <= x:
-            k = self.queue.popleft()
-            rnd, regs_by_pe = items[k]
-            if rnd != self.round:
-                self.hist, self.round = {}, rnd
-            self.column = (k, x, regs_by_pe[self.p])
-            self.next_entry = 0
-            s[self.p, k] = x
-        if self.column is None:
-            return
-        self.occupied += 1
-        k, _, regs = self.column
-        if self.next_entry == len(regs):
-            return
-        reg = regs[self.next_entry]
-        if reg >= 0 and not hw.bypass and x < self.hist.get(reg, x):
-            return  # hazard: the in-order pipeline holds this entry and everything after it
-        if reg >= 0:
-            if hw.bypass and self.last_issue == (x - 1, reg, k - 1, self.round):
-                self.bypasses += 1  # forwarded from the previous column's last entry
-            self.hist[reg] = x + hw.acc_latency
-        self.last_issue = (x, reg, k, self.round)
-        self.next_entry += 1
-
-
-def cycle_sim(rows: list[list[int]], item_of: Callable[[int, int], tuple[int, list[list[int]]]],
-              hw: RefHW, limit: int = 200_000) -> dict:  # fmt: skip
-    """Steps one segment cycle by cycle.
-
-    ``rows[i]``: the non-zero lanes of activation row i; ``item_of(row, lane)`` gives the
-    item's round and, per PE, the registers of its column's entries (-1 = padding). Each
-    cycle: the PEs act (so a pop frees room for a broadcast in the same cycle), then the CCU
-    broadcasts the LNZD's head item if every queue has room, then the LNZD loads a row if
-    one is due; queue lengths are recorded at the end of the cycle.
-    """
-    n = hw.n_pes
-    lnzd = Lnzd(rows, n)
-    pes = [Pe(p, hw) for p in range(n)]
-    items: list[tuple[int, list[list[int]]]] = []
-    t: list[int] = []
-    ready: list[int] = []  # first cycle each item waited at the LNZD's head
-    s: dict[tuple[int, int], int] = {}
-    fin: dict[tuple[int, int], int] = {}
-    occ: list[list[int]] = []
-    stalls = 0
-    x = 0
-    while True:
-        for pe in pes:
-            pe.step(x, t, items, s, fin)
-        head = lnzd.head(x)
-        if head is not None:
-            if len(ready) == len(items):
-                ready.append(x)
-            if all(len(pe.queue) < hw.queue_depth for pe in pes):
-                k = len(items)
-                items.append(item_of(*head))
-                t.append(x)
-                lnzd.take(x)
-                for pe in pes:
-                    pe.queue.append(k)
-            else:
-                stalls += 1
-        lnzd.load(x)
-        occ.append([len(pe.queue) for pe in pes])
-        if lnzd.done and all(not pe.queue and pe.column is None for pe in pes):
-            break
-        x += 1
-        assert x < limit, "the machine does not terminate"
-    k_total = len(items)
-    s_arr = np.array([[s[p, k] for k in range(k_total)] for p in range(n)], dtype=np.int64).reshape(n, -1)
-    f_arr = np.array([[fin[p, k] for k in range(k_total)] for p in range(n)], dtype=np.int64).reshape(n, -1)
-    t_scan = lnzd.last_event + 1
-    cycles = max(t_scan, int(f_arr.max()) if k_total else 0) + DRAIN
-    occ += [[0] * n] * max(0, cycles - len(occ))
-    p_min = 1 if hw.ptr_banks == 2 else 2
-    nominal = sum(max(p_min, len(regs[p])) for _, regs in items for p in range(n))
-    return {
-        "items": items,
-        "t": np.array(t, dtype=np.int64),
-        "ready": np.array(ready[:k_total], dtype=np.int64),
-        "s": s_arr,
-        "fin": f_arr,
-        "T_scan": t_scan,
-        "cycles": cycles,
-        "ccu_stall_cycles": stalls,
-        "hazard_stall_cycles": sum(pe.occupied for pe in pes) - nominal,
-        "bypass": sum(pe.bypasses for pe in pes),
-        "row_loads": lnzd.loads,
-        "occ": np.array(occ[:cycles], dtype=np.int64).reshape(cycles, n).T,
-    }
-
+def layer_figures(layer: RefLayer, a_fix: np.ndarray, hw: Hardware) -> dict:
+    """The oracle's figures of one layer alone, with the counts also under the names above."""
+    f = oracle.layer_figures(layer, a_fix, hw)
+    f.update({name: f["counts"][key] for name, key in ALIASES.items()})
+    f["t_scan"] = f["T_scan"]
+    return f
 
 # --------------------------------------------------------------------------------------
-# Encoding and layer building, written independently of the reference
+# A row-walking encoder, written here independently of the oracle's slice table
 # --------------------------------------------------------------------------------------
 
 
@@ -244,61 +89,7 @@ def encode_layer(codes: np.ndarray, n_pes: int, regs: int, ibits: int) -> dict:
     return {"slices": slices, "pe_entries": pe_entries, "ptr": ptr, "rounds": rounds}
 
 
-def sim_layer(codes: np.ndarray, a_fix: np.ndarray, has_bias: bool, hw: RefHW, ibits: int,
-              tiles: list[tuple[int, int, int]], tile_load: list[int]) -> dict:  # fmt: skip
-    """A layer on the cycle-stepping machine: the resident scan, or the tiles on the DRAM schedule.
-
-    The activation rows, the items and the registers are built here from the dense codes;
-    only the tile boundaries and their load times come from the caller.
-    """
-    n = hw.n_pes
-    enc = encode_layer(codes, n, hw.regs, ibits)
-    ncols = codes.shape[1]
-    active = [bool(v) for v in a_fix] + ([True] if has_bias else [])
-    per_round = -(-ncols // n)
-
-    def column(r: int, j: int) -> tuple[int, list[list[int]]]:
-        regs = [[row - r * hw.regs if v else -1 for v, _z, row in enc["slices"][p, r, j]] for p in range(n)]
-        return r, regs
-
-    def lanes(q: int, lo: int, hi: int) -> list[int]:
-        return [lane for lane in range(n) if lo <= q * n + lane < hi and active[q * n + lane]]
-
-    runs = []  # (start cycle, machine result, [(round, col)] of its items)
-    if not tiles:
-        rows = [lanes(q, 0, ncols) for _ in range(enc["rounds"]) for q in range(per_round)]
-        res = cycle_sim(rows, lambda row, lane: column(row // per_round, (row % per_round) * n + lane), hw)
-        runs.append((0, res))
-    else:
-        end = start = 0
-        for ti, (r, j0, j1) in enumerate(tiles):
-            q0 = j0 // n
-            rows = [lanes(q, j0, j1) for q in range(q0, (j1 - 1) // n + 1)]
-            res = cycle_sim(rows, lambda row, lane, r=r, q0=q0: column(r, (q0 + row) * n + lane), hw)
-            start = tile_load[0] if ti == 0 else max(end, start + tile_load[ti])
-            end = start + res["cycles"]
-            runs.append((start, res))
-    cycles = runs[-1][0] + runs[-1][1]["cycles"]
-    occ = np.zeros((n, cycles), dtype=np.int64)
-    for start, res in runs:
-        occ[:, start : start + res["cycles"]] = res["occ"]
-    cat = np.concatenate
-    return {
-        "cycles": cycles,
-        "item_round": [it[0] for _, res in runs for it in res["items"]],
-        "t": cat([res["t"] + start for start, res in runs]),
-        "t_before_credits": cat([res["ready"] + start for start, res in runs]),
-        "s": cat([res["s"] + start for start, res in runs], axis=1),
-        "fin": cat([res["fin"] + start for start, res in runs], axis=1),
-        "ccu_stall_cycles": sum(res["ccu_stall_cycles"] for _, res in runs),
-        "hazard_stall_cycles": sum(res["hazard_stall_cycles"] for _, res in runs),
-        "bypass": sum(res["bypass"] for _, res in runs),
-        "lnzd_row_loads": sum(res["row_loads"] for _, res in runs),
-        "occ": occ,
-    }
-
-
-def brute_word_reads(codes: np.ndarray, ibits: int, wbits: int, hw: RefHW, fig: dict) -> list[int]:
+def brute_word_reads(codes: np.ndarray, ibits: int, wbits: int, hw: Hardware, fig: dict) -> list[int]:
     """Word reads per PE by walking every processed entry; items and tiles taken from ``fig``."""
     n = hw.n_pes
     enc = encode_layer(codes, n, hw.regs, ibits)
@@ -363,24 +154,9 @@ def knobs_example() -> tuple[RefLayer, np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 
-def test_worked_example_recurrence() -> None:
-    hw = RefHW(n_pes=2, queue_depth=1, broadcast_latency=2)
-    # PE0 holds rows 0, 2 (registers 0, 1), PE1 rows 1, 3; inputs 0, 1 in row 0, input 2 in row 1
-    slices = [[[0, 1], [], []], [[], [0], [1]]]
-    tm = timing([0, 0, 1], [0, 1, 0], 2, slices, hw)
-    assert tm["t"].tolist() == [1, 3, 5]
-    assert tm["t_before_credits"].tolist() == [1, 2, 4]
-    assert tm["s"].tolist() == [[3, 5, 7], [3, 5, 7]]
-    assert tm["fin"].tolist() == [[5, 6, 8], [4, 6, 8]]
-    assert tm["T_scan"] == 6
-    assert tm["cycles"] == 13
-    assert tm["ccu_stall_cycles"] == 2
-    assert tm["busy"].tolist() == [4, 3]
-
-
 def test_worked_example_from_codes() -> None:
     layer, a = worked_example()
-    f = layer_figures(layer, a, RefHW(n_pes=2, queue_depth=1))
+    f = layer_figures(layer, a, Hardware(n_pes=2, queue_depth=1))
     assert f["resident"]
     assert f["c"].tolist() == [[2, 0, 0], [0, 1, 1]]
     assert f["t"].tolist() == [1, 3, 5]
@@ -397,8 +173,8 @@ def test_worked_example_from_codes() -> None:
     assert f["occupancy_max"].tolist() == [1, 1]
     assert f["occupancy_mean"] == pytest.approx([6 / 13, 6 / 13])
     # a zero activation costs no item; with none at all the scan still loads its 2 rows
-    assert layer_figures(layer, np.array([0, 5, 0]), RefHW(n_pes=2))["n_items"] == 1
-    assert layer_figures(layer, np.array([0, 0, 0]), RefHW(n_pes=2))["cycles"] == 2 + 5
+    assert layer_figures(layer, np.array([0, 5, 0]), Hardware(n_pes=2))["n_items"] == 1
+    assert layer_figures(layer, np.array([0, 0, 0]), Hardware(n_pes=2))["cycles"] == 2 + 5
 
 
 @pytest.mark.parametrize(
@@ -413,7 +189,7 @@ def test_knobs_example(
     knobs: dict, s: list[int], fin: list[int], cycles: int, bypass: int, stalls: int
 ) -> None:
     layer, a = knobs_example()  # a negative activation is an item too
-    hw = RefHW(n_pes=1, queue_depth=2, broadcast_latency=2, **knobs)
+    hw = Hardware(n_pes=1, queue_depth=2, broadcast_latency=2, **knobs)
     f = layer_figures(layer, a, hw)
     assert f["t"].tolist() == [1, 2, 3]
     assert f["s"].tolist() == [s]
@@ -425,25 +201,11 @@ def test_knobs_example(
     assert f["busy"].tolist() == [6 if knobs.get("ptr_banks") == 1 else 3]
 
 
-def test_machine_reproduces_the_worked_examples() -> None:
-    """The cycle-stepping machine itself gives the contract's numbers."""
-    hw = RefHW(n_pes=2, queue_depth=1)
-    cols = {(0, 0): [[0, 1], []], (0, 1): [[], [0]], (1, 0): [[], [1]]}
-    res = cycle_sim([[0, 1], [0]], lambda row, lane: (0, cols[row, lane]), hw)
-    assert res["t"].tolist() == [1, 3, 5] and res["cycles"] == 13
-    assert res["fin"].tolist() == [[5, 6, 8], [4, 6, 8]]
-    knob_cols = {0: [[0]], 1: [[0]], 2: [[1]]}
-    for knobs, cycles in [({}, 11), ({"bypass": False}, 12), ({"ptr_banks": 1}, 14)]:
-        hw = RefHW(n_pes=1, queue_depth=2, **knobs)
-        res = cycle_sim([[0], [0], [0]], lambda row, lane: (0, knob_cols[row]), hw)
-        assert res["cycles"] == cycles
-
-
 def test_scan_end_rule() -> None:
     """T_scan: trailing rows load from t (last lane N-1) or t + 1; K = 0 gives rows."""
     codes = np.zeros((1, 6), dtype=np.uint8)  # no entries: every column costs P
     layer = RefLayer(codes, np.zeros(16), has_bias=False)
-    hw = RefHW(n_pes=2, broadcast_latency=1)  # 3 rows of 2 lanes
+    hw = Hardware(n_pes=2, broadcast_latency=1)  # 3 rows of 2 lanes
     lane1 = layer_figures(layer, np.array([0, 4, 0, 0, 0, 0]), hw)  # t = 1, rows 1, 2 at 1, 2
     assert lane1["t_scan"] == [3] and lane1["cycles"] == max(3, 1 + 1 + 1) + 5
     lane0 = layer_figures(layer, np.array([4, 0, 0, 0, 0, 0]), hw)  # rows 1, 2 at 2, 3
@@ -458,12 +220,12 @@ def test_scan_end_rule() -> None:
 def test_rounds_restart_hazards_and_stop_bypass() -> None:
     """1 PE, 2 rounds of one register: rows 0-1 are round 0's inputs, rows 2-3 round 1's."""
     layer = RefLayer(np.ones((2, 2), dtype=np.uint8), np.array([0.0, 0.5] + [0.0] * 14), False)
-    on = layer_figures(layer, np.array([1, 1]), RefHW(n_pes=1, regs=1))
+    on = layer_figures(layer, np.array([1, 1]), Hardware(n_pes=1, regs=1))
     assert on["rounds"] == 2 and on["item_round"].tolist() == [0, 0, 1, 1]
     assert on["t"].tolist() == [1, 2, 3, 4] and on["s"].tolist() == [[3, 4, 5, 6]]
     # register 0 back to back at every step, but not across the round boundary (items 1-2)
     assert on["bypass"] == 2 and on["cycles"] == 7 + 5
-    off = layer_figures(layer, np.array([1, 1]), RefHW(n_pes=1, regs=1, bypass=False, acc_latency=2))
+    off = layer_figures(layer, np.array([1, 1]), Hardware(n_pes=1, regs=1, bypass=False, acc_latency=2))
     # item 1 waits for 3 + 2; item 2 starts a new round (no history); item 3 waits for 6 + 2
     assert off["s"].tolist() == [[3, 4, 6, 7]] and off["fin"].tolist() == [[4, 6, 7, 9]]
     assert off["hazard_stall_cycles"] == 2 and off["bypass"] == 0 and off["cycles"] == 14
@@ -477,140 +239,6 @@ def test_lnzd_tree_nodes() -> None:
     assert lnzd_nodes(5) == 2 + 1
     assert lnzd_nodes(16) == 4 + 1
     assert lnzd_nodes(256) == 64 + 16 + 4 + 1
-
-
-# --------------------------------------------------------------------------------------
-# Section 4: the recurrence against the cycle-stepping machine
-# --------------------------------------------------------------------------------------
-
-
-def random_hw(rng: np.random.Generator, **kw: int) -> RefHW:
-    """Random timing knobs: Q 1..4, Lb 1..4, one or two pointer banks, bypass on/off, acc 1..4."""
-    return RefHW(
-        queue_depth=int(rng.integers(1, 5)),
-        broadcast_latency=int(rng.integers(1, 5)),
-        ptr_banks=int(rng.integers(1, 3)),
-        bypass=bool(rng.integers(0, 2)),
-        acc_latency=int(rng.integers(1, 5)),
-        **kw,
-    )
-
-
-def test_recurrence_matches_machine_on_synthetic_segments() -> None:
-    """timing() on random segments: random rows and lanes, rounds, registers and padding."""
-    rng = np.random.default_rng(2024)
-    seen = {"hazard": 0, "bypass": 0, "credit": 0, "lane_last": 0, "empty": 0, "rounds": 0}
-    for _ in range(400):
-        n = int(rng.integers(1, 6))
-        hw = random_hw(rng, n_pes=n)
-        n_rows = int(rng.integers(1, 9))
-        grid = [sorted(rng.permutation(n)[: rng.integers(0, n + 1)].tolist()) for _ in range(n_rows)]
-        if rng.random() < 0.1:
-            grid = [[] for _ in range(n_rows)]  # K = 0
-        order = [(row, lane) for row in range(n_rows) for lane in grid[row]]
-        n_regs = int(rng.integers(1, 5))
-        columns = {}
-        rnd = 0
-        for row, lane in order:
-            rnd += int(rng.random() < 0.15)
-            regs = []
-            for _ in range(n):
-                ent: list[int] = sorted(rng.permutation(n_regs)[: rng.integers(0, n_regs + 1)].tolist())
-                for _pad in range(int(rng.integers(0, 3)) if ent and rng.random() < 0.3 else 0):
-                    ent.insert(int(rng.integers(0, len(ent))), -1)  # padding, never last
-                regs.append(ent)
-            columns[row, lane] = (rnd, regs)
-        ref = timing([r for r, _ in order], [ln for _, ln in order], n_rows,
-                     [[columns[it][1][p] for it in order] for p in range(n)], hw,
-                     item_round=[columns[it][0] for it in order])  # fmt: skip
-        sim = cycle_sim(grid, lambda row, lane, columns=columns: columns[row, lane], hw)
-        assert np.array_equal(ref["t"], sim["t"])
-        assert np.array_equal(ref["t_before_credits"], sim["ready"])
-        assert np.array_equal(ref["s"], sim["s"])
-        assert np.array_equal(ref["fin"], sim["fin"])
-        for key in ("T_scan", "cycles", "ccu_stall_cycles", "hazard_stall_cycles", "bypass", "row_loads"):
-            assert ref[key] == sim[key], key
-        seen["hazard"] += ref["hazard_stall_cycles"] > 0
-        seen["bypass"] += ref["bypass"] > 0
-        seen["credit"] += ref["ccu_stall_cycles"] > 0
-        seen["lane_last"] += any(ln == n - 1 for _, ln in order[:-1])
-        seen["empty"] += not order
-        seen["rounds"] += rnd > 0
-    assert min(seen.values()) >= 10, seen
-
-
-def random_layer_case(
-    rng: np.random.Generator, tiled: bool
-) -> tuple[np.ndarray, np.ndarray, bool, RefHW, int]:
-    """A small random layer, activations and hardware; small SRAMs when ``tiled``."""
-    n = int(rng.integers(1, 6))
-    m = int(rng.integers(1, 30))  # N > m now and then, sometimes 1 PE
-    n_in = int(rng.integers(1, 16))
-    bias = bool(rng.integers(0, 2))
-    ibits = int(rng.integers(1, 4))
-    codes = random_codes(rng, m, n_in, float(rng.uniform(0.0, 0.9)), bias)
-    a = rng.integers(-40, 40, n_in)
-    a[rng.random(n_in) < rng.uniform(0, 1)] = 0  # all-zero now and then: K = 0 without bias
-    kw: dict = {"n_pes": n, "regs": int(rng.integers(1, 6))}  # rounds
-    if tiled:
-        # 16-bit words of 2 or 3 entries; half the SRAM holds the largest column, not the layer
-        enc = encode_layer(codes, n, kw["regs"], ibits)
-        epw = 16 // (4 + ibits)
-        widest = max(-(-len(ent) // epw) for ent in enc["slices"].values())
-        spmat = 2 * 2 * max(1, widest) + int(rng.integers(0, 3))
-        kw |= {"word_bits": 16, "spmat_bytes": spmat, "ptr_bits": 8}
-    return codes, a, bias, random_hw(rng, **kw), ibits
-
-
-@pytest.mark.parametrize("tiled", [False, True])
-def test_layer_figures_match_machine(tiled: bool) -> None:
-    """Whole layers (resident scans over rounds, or tiles on the DRAM schedule) on the machine."""
-    rng = np.random.default_rng(77 + tiled)
-    seen = dict.fromkeys(
-        ("tiled", "split_row", "rounds", "no_items", "n_gt_m", "one_pe", "q1", "one_bank", "two_banks",
-         "hazard", "bypass", "credit", "lane_last", "empty_row"), 0)  # fmt: skip
-    for _ in range(250):
-        codes, a, bias, hw, ibits = random_layer_case(rng, tiled)
-        layer = RefLayer(codes, random_codebook(rng), bias, ibits=ibits)
-        fig = layer_figures(layer, a, hw)
-        sim = sim_layer(codes, a, bias, hw, ibits, fig["tiles"], fig["tile_load"])
-        assert fig["item_round"].tolist() == sim["item_round"]
-        for key in ("t", "t_before_credits", "s", "fin"):
-            assert np.array_equal(fig[key], sim[key]), key
-        for key in ("cycles", "ccu_stall_cycles", "hazard_stall_cycles", "bypass", "lnzd_row_loads"):
-            assert fig[key] == sim[key], key
-        assert np.allclose(fig["occupancy_mean"], sim["occ"].mean(axis=1), rtol=1e-12)
-        assert np.array_equal(fig["occupancy_max"], sim["occ"].max(axis=1))
-        assert fig["spmat_word_reads_per_pe"].tolist() == brute_word_reads(codes, ibits, 4, hw, fig)
-        # the figures that follow from the rest
-        busy_each = np.maximum(hw.ptr_cycles, fig["c"])
-        busy = busy_each.sum(axis=1)
-        assert fig["busy"].tolist() == busy.tolist()
-        assert fig["idle"].tolist() == (fig["cycles"] - busy).tolist()
-        assert fig["hazard_stall_cycles"] == int(np.sum(fig["fin"] - fig["s"] - busy_each))
-        assert fig["pe_utilization"] == pytest.approx(busy.sum() / (hw.n_pes * fig["cycles"]))
-        if hw.bypass:
-            assert fig["hazard_stall_cycles"] == 0
-        else:
-            assert fig["bypass"] == 0
-        n, m = hw.n_pes, codes.shape[0]
-        seen["tiled"] += not fig["resident"]
-        seen["split_row"] += any(lo % n for _, lo, _ in fig["tiles"])
-        seen["rounds"] += fig["rounds"] > 1
-        seen["no_items"] += fig["n_items"] == 0
-        seen["n_gt_m"] += n > m
-        seen["one_pe"] += n == 1
-        seen["q1"] += hw.queue_depth == 1
-        seen["one_bank"] += hw.ptr_banks == 1
-        seen["two_banks"] += hw.ptr_banks == 2
-        seen["hazard"] += fig["hazard_stall_cycles"] > 0
-        seen["bypass"] += fig["bypass"] > 0
-        seen["credit"] += fig["ccu_stall_cycles"] > 0
-        seen["lane_last"] += bool(np.any(fig["item_lane"][:-1] == n - 1)) and n > 1
-        rows_with_items = set(zip(fig["item_segment"].tolist(), fig["item_row"].tolist(), strict=True))
-        seen["empty_row"] += sum(fig["segment_rows"]) > len(rows_with_items)
-    floor = {"tiled": 120 if tiled else 0, "split_row": 40 if tiled else 0}
-    assert all(v >= floor.get(k, 10) for k, v in seen.items()), seen
 
 
 # --------------------------------------------------------------------------------------
@@ -794,13 +422,13 @@ def test_word_pointer_and_register_counts_hand_case() -> None:
     # 1 PE, 8-bit entries in 16-bit words (2 a word); columns (rows): {0,1,2}, {}, {1}, {0,2}
     codes = np.array([[1, 0, 0, 1], [1, 0, 1, 0], [1, 0, 0, 1]], dtype=np.uint8)
     layer = RefLayer(codes, np.array([0.0, 0.5] + [0.0] * 14), has_bias=False)
-    hw = RefHW(n_pes=1, word_bits=16)
+    hw = Hardware(n_pes=1, word_bits=16)
     f = layer_figures(layer, np.array([1, 1, 1, 1]), hw)
     # entries 0-2 in words 0-1 (2 reads), empty slice keeps word 1, entry 3 in word 1 (no
     # read), entries 4-5 in word 2 (1 read)
-    assert f["spmat_word_reads"] == 3 and f["spmat_word_reads_per_pe"].tolist() == [3]
+    assert f["spmat_word_reads"] == 3
     assert f["pointer_reads"] == 4 and f["queue_pushes"] == f["queue_pops"] == 4
-    one_bank = layer_figures(layer, np.array([1, 1, 1, 1]), RefHW(n_pes=1, word_bits=16, ptr_banks=1))
+    one_bank = layer_figures(layer, np.array([1, 1, 1, 1]), Hardware(n_pes=1, word_bits=16, ptr_banks=1))
     assert one_bank["pointer_reads"] == 8  # two cycles, two reads per column with one bank
     # skipping column 0: entry 3 is the first read (word 1), then word 2
     assert layer_figures(layer, np.array([0, 1, 1, 1]), hw)["spmat_word_reads"] == 2
@@ -817,7 +445,7 @@ def test_padding_counts_hand_case() -> None:
     tab = slice_table(layer, 1, 64)
     assert tab["entry_row"][0].tolist() == [0, 2, 4, 5]
     assert tab["entry_reg"][0].tolist() == [0, -1, -1, 5]
-    f = layer_figures(layer, np.zeros(0, dtype=np.int64), RefHW(n_pes=1, bypass=False))
+    f = layer_figures(layer, np.zeros(0, dtype=np.int64), Hardware(n_pes=1, bypass=False))
     assert f["n_items"] == 1 and f["c"].tolist() == [[4]] and f["kept"].tolist() == [[2]]
     assert f["codebook_reads"] == f["multiplies"] == f["adds"] == 4
     assert f["dest_reads"] == f["dest_writes"] == 2
@@ -833,15 +461,16 @@ def test_bypass_counts_only_kept_entries_hand_case() -> None:
     layer = RefLayer(codes, np.array([0.0, 0.5] + [0.0] * 14), has_bias=False, ibits=1)
     tab = slice_table(layer, 1, 64)
     assert tab["count"][0, 0].tolist() == [3, 2] and tab["lead_pad"][0, 0].tolist() == [0, 1]
-    f = layer_figures(layer, np.array([1, 1]), RefHW(n_pes=1, queue_depth=4))
+    f = layer_figures(layer, np.array([1, 1]), Hardware(n_pes=1, queue_depth=4))
     # t = [1, 2]; column 0 at 3..5 (row 3 last, at 5); column 1 pops at 6, padding at 6,
     # row 3 at 7: two cycles after, so no bypass
     assert f["s"].tolist() == [[3, 6]] and f["bypass"] == 0
-    off = layer_figures(layer, np.array([1, 1]), RefHW(n_pes=1, queue_depth=4, bypass=False, acc_latency=3))
+    off = layer_figures(layer, np.array([1, 1]),
+                        Hardware(n_pes=1, queue_depth=4, bypass=False, acc_latency=3))
     # row 3 updated at 5 -> h = 8; the padding takes 6, the kept entry waits from 7 to 8
     assert off["fin"].tolist() == [[6, 9]] and off["hazard_stall_cycles"] == 1
     # without the padding (ibits = 4) the two updates of row 3 are back to back: one bypass
-    plain = layer_figures(RefLayer(codes, layer.codebook, False), np.array([1, 1]), RefHW(n_pes=1))
+    plain = layer_figures(RefLayer(codes, layer.codebook, False), np.array([1, 1]), Hardware(n_pes=1))
     assert plain["c"].tolist() == [[2, 1]] and plain["bypass"] == 1
 
 
@@ -849,7 +478,7 @@ def test_tiles_with_a_split_row_hand_case() -> None:
     # N = 2, m = 2 (register 0 in each PE), 8 dense columns, one 8-bit entry a word:
     # 8 words per PE do not fit 6; half holds 3 -> tiles [0,3), [3,6), [6,8)
     layer = RefLayer(np.ones((2, 8), dtype=np.uint8), np.array([0.0, 0.5] + [0.0] * 14), False)
-    hw = RefHW(n_pes=2, word_bits=8, spmat_bytes=6)
+    hw = Hardware(n_pes=2, word_bits=8, spmat_bytes=6)
     f = layer_figures(layer, np.ones(8, dtype=np.int64), hw)
     assert not f["resident"] and f["tiles"] == [(0, 0, 3), (0, 3, 6), (0, 6, 8)]
     # tile rows: {0, 1}, {1, 2} (row 1 split: loaded by both), {3}
@@ -878,7 +507,7 @@ def test_tiles_with_a_split_row_hand_case() -> None:
 
 def test_tile_with_no_items_still_streams() -> None:
     layer = RefLayer(np.ones((2, 8), dtype=np.uint8), np.array([0.0, 0.5] + [0.0] * 14), False)
-    hw = RefHW(n_pes=2, word_bits=8, spmat_bytes=6)
+    hw = Hardware(n_pes=2, word_bits=8, spmat_bytes=6)
     a = np.array([1, 0, 0, 0, 0, 0, 0, 1])
     f = layer_figures(layer, a, hw)
     assert f["n_items"] == 2 and f["tile_compute"][1] == 2 + 5  # K = 0: rows + 5
@@ -900,7 +529,7 @@ def test_resident_layer_counters() -> None:
         bias = bool(trial % 2)
         codes = random_codes(rng, m, n, float(rng.uniform(0.1, 0.9)), bias)
         layer = RefLayer(codes, random_codebook(rng), bias, ibits=2)
-        hw = RefHW(n_pes=n_pes, regs=regs, queue_depth=int(rng.integers(1, 4)), word_bits=24,
+        hw = Hardware(n_pes=n_pes, regs=regs, queue_depth=int(rng.integers(1, 4)), word_bits=24,
                    ptr_banks=1 + trial % 2)  # fmt: skip
         a = rng.integers(-50, 50, n)
         a[rng.random(n) < 0.3] = 0
@@ -933,7 +562,7 @@ def test_model_figures_chain_layers() -> None:
     x = rng.uniform(-1, 1, 7)
     x[2] = 1e-9  # non-zero as a float, zero in fixed point: not an item (C2)
     fa = activation_frac_bits([l0, l1], x)
-    hw = RefHW(n_pes=2, bypass=False)
+    hw = Hardware(n_pes=2, bypass=False)
     figs = model_figures([l0, l1], x, fa, hw)
     h, out = functional([l0, l1], x, fa)
     assert figs[0]["n_items"] == int(np.count_nonzero(to_fix(x, fa))) + 1
@@ -949,7 +578,7 @@ def test_activation_spill_hand_case() -> None:
     rng = np.random.default_rng(2)
     codes = random_codes(rng, 9, 10, 0.5, bias=True)  # 11 stored columns
     layer = RefLayer(codes, random_codebook(rng), True)
-    hw = RefHW(n_pes=2, regs=2, act_bytes=8)  # 4 values per PE; 5 local rows -> 3 rounds
+    hw = Hardware(n_pes=2, regs=2, act_bytes=8)  # 4 values per PE; 5 local rows -> 3 rounds
     fig = layer_figures(layer, rng.integers(1, 9, 10), hw)
     # PE0: 6 inputs, 5 outputs -> 2 inputs and 5 outputs spill; PE1: 5 in, 4 out -> 1 and 4
     assert fig["rounds"] == 3
@@ -962,14 +591,14 @@ def test_activation_spill_hand_case() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def tile_need(counts_per_pe: list[int], cols: int, epw: int, hw: RefHW) -> tuple[list[int], int]:
+def tile_need(counts_per_pe: list[int], cols: int, epw: int, hw: Hardware) -> tuple[list[int], int]:
     """Bytes of whole words per PE and pointer bytes of a tile (separate arithmetic)."""
     words = [math.ceil(e / epw) * hw.word_bits // 8 for e in counts_per_pe]
     ptr = math.ceil((cols + 1) * hw.ptr_bits / 8)
     return words, ptr
 
 
-def tile_fits(counts_per_pe: list[int], cols: int, epw: int, hw: RefHW) -> bool:
+def tile_fits(counts_per_pe: list[int], cols: int, epw: int, hw: Hardware) -> bool:
     """Fits half of an empty sparse-matrix and pointer SRAM in every PE."""
     words, ptr = tile_need(counts_per_pe, cols, epw, hw)
     return (
@@ -981,8 +610,8 @@ def tile_fits(counts_per_pe: list[int], cols: int, epw: int, hw: RefHW) -> bool:
 
 def test_tiling_and_dram_schedule() -> None:
     rng = np.random.default_rng(99)
-    hw = RefHW(n_pes=3, regs=4, word_bits=32, spmat_bytes=16, ptr_bytes=14, ptr_bits=8,
-               queue_depth=2, dram_bytes_per_cycle=3.0, dram_latency=7)  # fmt: skip
+    hw = Hardware(n_pes=3, regs=4, word_bits=32, spmat_bytes=16, ptr_bytes=14, ptr_bits=8,
+               queue_depth=2, dram_bytes_per_cycle=3.0, dram_latency_cycles=7)  # fmt: skip
     ibits, wbits = 2, 4
     epw = 32 // 6  # 5 entries per word; half SRAM = 2 words = 10 entries; <= 6 columns
     n_tiles_seen = []
@@ -1020,16 +649,15 @@ def test_tiling_and_dram_schedule() -> None:
             loads.append(math.ceil(nbytes / 3.0) + 7)
             assert fig["tile_bytes"][ti] == nbytes
         assert fig["tile_load"] == loads
-        sim = sim_layer(codes, a, True, hw, ibits, tiles, loads)
         end = start = 0
         for ti in range(len(tiles)):
             start = loads[0] if ti == 0 else max(end, start + loads[ti])
             end = start + fig["tile_compute"][ti]
             assert fig["tile_start"][ti] == start and fig["tile_end"][ti] == end
-        assert fig["cycles"] == end == sim["cycles"]
+        assert fig["cycles"] == end
         assert fig["dram_bytes"] == sum(fig["tile_bytes"])  # no activation spill here
         assert fig["weight_load_bytes"] == 0
-        assert fig["spmat_word_reads_per_pe"].tolist() == brute_word_reads(codes, ibits, wbits, hw, fig)
+        assert fig["spmat_word_reads"] == sum(brute_word_reads(codes, ibits, wbits, hw, fig))
         # row loads: every tile loads the rows that hold its columns
         assert fig["lnzd_row_loads"] == sum((hi - 1) // 3 - lo // 3 + 1 for _, lo, hi in tiles)
         assert fig["src_reads"] == 30 * 2  # every input and the bias, every round
@@ -1039,14 +667,14 @@ def test_tiling_and_dram_schedule() -> None:
 def test_column_too_big_is_an_error() -> None:
     codes = np.ones((40, 2), dtype=np.uint8)
     layer = RefLayer(codes, np.array([0.0, 1.0] + [0.0] * 14), has_bias=False)
-    hw = RefHW(n_pes=1, spmat_bytes=32)  # half = 2 words = 16 entries < 40
+    hw = Hardware(n_pes=1, spmat_bytes=32)  # half = 2 words = 16 entries < 40
     with pytest.raises(ValueError):
         layer_figures(layer, np.array([1, 1]), hw)
 
 
 def test_model_residency_prefix_and_retry() -> None:
     cb = np.array([0.0, 0.01] + [0.0] * 14)
-    hw = RefHW(n_pes=2, spmat_bytes=64, ptr_bytes=256, ptr_bits=8)  # 8 words of 8 entries
+    hw = Hardware(n_pes=2, spmat_bytes=64, ptr_bytes=256, ptr_bits=8)  # 8 words of 8 entries
     # A: 48 columns, one row per PE -> 48 entries = 6 words per PE (resident alone)
     a_layer = RefLayer(np.ones((2, 48), dtype=np.uint8), cb, has_bias=False)
     # B: 12 rows (6 per PE) x (2 + bias) -> 18 entries = 3 words per PE; 6 + 3 > 8
@@ -1081,7 +709,7 @@ def test_fitting_rules() -> None:
     a = np.ones(17, dtype=np.int64)
 
     def fig(**kw: int) -> dict:
-        return layer_figures(layer, a, RefHW(n_pes=1, **kw))
+        return layer_figures(layer, a, Hardware(n_pes=1, **kw))
 
     # 17 entries = 3 whole words = 24 bytes; 18 pointers x 18 bits = 324 bits -> 41 bytes
     assert fig(spmat_bytes=24, ptr_bytes=41)["resident"]
@@ -1103,7 +731,7 @@ def test_fitting_rules() -> None:
 
 
 def test_dense_baseline() -> None:
-    hw = RefHW()
+    hw = Hardware()
     d = dense_baseline(4096, 9216, hw)
     assert d["compute"] == 64 * 9216 + 3
     assert d["resident"] is False  # 75.5 MB > 64 x 128 KB
@@ -1119,7 +747,7 @@ def test_large_layer_runs_quickly() -> None:
     a = np.zeros(n, dtype=np.int64)
     a[rng.choice(n, 700, replace=False)] = rng.integers(1, 3000, 700)
     for n_pes, bypass in ((4, True), (64, False)):
-        fig = layer_figures(layer, a, RefHW(n_pes=n_pes, bypass=bypass))
+        fig = layer_figures(layer, a, Hardware(n_pes=n_pes, bypass=bypass))
         k = fig["n_items"]
         assert k == 701 * fig["rounds"]
         assert fig["entries_processed"] >= fig["kept_processed"] > 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numba
 import numpy as np
 
 from compressor.errors import EieInputError
@@ -35,52 +36,111 @@ __all__ = [
     "density",
 ]
 
-# Above this many elements the k-th largest magnitude is found on a candidate
-# subset (see _kth_largest); below it a plain np.partition is already fast.
-_SAMPLED_SELECT_MIN = 1 << 18
-_SAMPLE_SIZE = 1 << 16
+# From this many elements on, the k-th largest is found by a histogram of the values' bit
+# patterns (see _top_k_mask_by_bits); below it a plain np.partition is already fast.
+_HIST_SELECT_MIN = 1 << 16
+_HIST_BITS = 16  # bins of the first pass: the top 16 bits of the order key
 
 
 # --------------------------------------------------------------------------- selection
 
 
-def _kth_largest(mag: np.ndarray, k: int) -> float:
-    """The k-th largest entry of the 1-D array ``mag`` (1 <= k <= mag.size).
+@numba.njit(cache=True, inline="always")
+def _order_key(bits, sign, ones, absolute):  # pragma: no cover - numba
+    """An unsigned key ordered as the float whose bit pattern is ``bits`` (IEEE 754, finite).
 
-    np.partition over tens of millions of elements costs ~0.5 s, so for large
-    arrays a strided sample first gives a lower bound that (with a generous
-    binomial margin) leaves slightly more than k candidates; only those are
-    partitioned. The answer is exact either way: if the bound turns out too
-    high (fewer than k candidates) we fall back to the full partition.
+    ``absolute``: ordered as the magnitude (the sign bit cleared). Otherwise negative values
+    (sign set) count down from the middle and positive ones up from it; -0.0 is keyed as +0.0,
+    so that the two tie as they compare equal.
     """
-    n = mag.size
-    if n >= _SAMPLED_SELECT_MIN:
-        sample = mag[:: n // _SAMPLE_SIZE]
-        s = sample.size
-        frac = k / n
-        # rank in the sample that should, with ~6 sigma to spare, sit below the k-th largest
-        rank = math.ceil(frac * s + 6.0 * math.sqrt(s * frac * (1.0 - frac)) + 16)
-        if rank < s:
-            lower = np.partition(sample, s - rank)[s - rank]
-            candidates = mag[mag >= lower]
-            if candidates.size >= k:
-                return np.partition(candidates, candidates.size - k)[candidates.size - k].item()
-    return np.partition(mag, n - k)[n - k].item()
+    x = np.uint64(bits)
+    if absolute:
+        return x & (ones ^ sign)
+    if x == sign:
+        x = np.uint64(0)
+    if x & sign:
+        return ones ^ x
+    return x | sign
 
 
-def _top_k_mask(mag: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask (same shape as ``mag``) of the k largest entries.
+@numba.njit(cache=True)
+def _key_histogram(bits, sign, ones, absolute, shift, hist):  # pragma: no cover - numba
+    for i in range(bits.shape[0]):
+        hist[_order_key(bits[i], sign, ones, absolute) >> shift] += 1
+
+
+@numba.njit(cache=True)
+def _keys_in_bin(bits, sign, ones, absolute, shift, b, out):  # pragma: no cover - numba
+    j = 0
+    for i in range(bits.shape[0]):
+        key = _order_key(bits[i], sign, ones, absolute)
+        if key >> shift == b:
+            out[j] = key
+            j += 1
+
+
+@numba.njit(cache=True)
+def _mark_top(bits, sign, ones, absolute, t, need, keep):  # pragma: no cover - numba
+    """keep[i] = key > t, or key == t for the first ``need`` ties in flat order."""
+    for i in range(bits.shape[0]):
+        key = _order_key(bits[i], sign, ones, absolute)
+        if key > t:
+            keep[i] = True
+        elif key == t and need > 0:
+            keep[i] = True
+            need -= 1
+        else:
+            keep[i] = False
+
+
+def _top_k_mask_by_bits(values: np.ndarray, k: int, absolute: bool) -> np.ndarray:
+    """:func:`_top_k_mask` for float32 / float64 arrays without sorting or copying them.
+
+    Finite floats order as their bit patterns do once mapped to unsigned keys
+    (:func:`_order_key`), so the k-th largest is found in three passes over the data: a
+    histogram of the keys' top 16 bits tells the one bin holding it, that bin's keys (a
+    small fraction for real weights) are partitioned exactly, and a last pass writes the
+    mask. Nothing of the array's size is allocated but the mask: pruning a 180 MB layer no
+    longer needs its magnitudes (180 MB) and candidate copies besides.
+    """
+    flat = np.ascontiguousarray(values).reshape(-1)  # row-major: ties break by flat index
+    width = flat.dtype.itemsize * 8
+    bits = flat.view(np.uint32 if width == 32 else np.uint64)
+    sign, ones = np.uint64(1 << (width - 1)), np.uint64((1 << width) - 1)
+    shift = np.uint64(width - _HIST_BITS)
+    hist = np.zeros(1 << _HIST_BITS, np.int64)
+    _key_histogram(bits, sign, ones, absolute, shift, hist)
+    from_top = np.cumsum(hist[::-1])  # from_top[i]: entries in the i + 1 highest bins
+    top = int(np.searchsorted(from_top, k))  # the first i with from_top[i] >= k
+    b = hist.size - 1 - top
+    rank = k - int(from_top[top] - hist[b])  # the k-th largest is the rank-th largest of bin b
+    keys = np.empty(int(hist[b]), np.uint64)
+    _keys_in_bin(bits, sign, ones, absolute, shift, np.uint64(b), keys)
+    t = keys.size - rank
+    keys.partition(t)
+    threshold = keys[t]
+    need = rank - int(np.count_nonzero(keys > threshold))
+    keep = np.empty(flat.size, dtype=bool)
+    _mark_top(bits, sign, ones, absolute, threshold, need, keep)
+    return keep.reshape(values.shape)
+
+
+def _top_k_mask(mag: np.ndarray, k: int, *, absolute: bool = False) -> np.ndarray:
+    """Bool mask (same shape as ``mag``) of the k largest entries (of ``|mag|`` with
+    ``absolute``, without building it).
 
     Ties at the cut-off are broken by flat (row-major) index, lowest first, so
     the result does not depend on the selection algorithm's internal order.
     """
-    flat = mag.ravel()
-    n = flat.size
+    n = mag.size
     if k <= 0:
         return np.zeros(mag.shape, dtype=bool)
     if k >= n:
         return np.ones(mag.shape, dtype=bool)
-    t = _kth_largest(flat, k)
+    if n >= _HIST_SELECT_MIN and mag.dtype in (np.float32, np.float64):
+        return _top_k_mask_by_bits(mag, k, absolute)
+    flat = (np.abs(mag) if absolute else mag).ravel()
+    t = np.partition(flat, n - k)[n - k].item()
     keep = flat > t
     need = k - int(np.count_nonzero(keep))
     if need > 0:
@@ -89,14 +149,15 @@ def _top_k_mask(mag: np.ndarray, k: int) -> np.ndarray:
     return keep.reshape(mag.shape)
 
 
-def _balanced_mask(mag: np.ndarray, dens: float, n_pes: int) -> np.ndarray:
-    """Per-PE top-k over interleaved row slices (row i belongs to PE i mod n_pes)."""
+def _balanced_mask(mag: np.ndarray, dens: float, n_pes: int, *, absolute: bool = False) -> np.ndarray:
+    """Per-PE top-k over interleaved row slices (row i belongs to PE i mod n_pes), of ``|mag|``
+    with ``absolute``."""
     m, n = mag.shape
     k = round(dens * m * n / n_pes)
     mask = np.zeros(mag.shape, dtype=bool)
     for pe in range(min(n_pes, m)):  # PEs beyond m own no rows and keep nothing
         rows = mag[pe::n_pes]
-        mask[pe::n_pes] = _top_k_mask(np.ascontiguousarray(rows), min(k, rows.size))
+        mask[pe::n_pes] = _top_k_mask(np.ascontiguousarray(rows), min(k, rows.size), absolute=absolute)
     return mask
 
 
@@ -111,7 +172,7 @@ def prune_to_density(weights: np.ndarray, density: float) -> np.ndarray:
     """
     w = check_weights(weights)
     d = check_density(density)
-    return _top_k_mask(np.abs(w), round(d * w.size))
+    return _top_k_mask(w, round(d * w.size), absolute=True)
 
 
 def prune_by_threshold(weights: np.ndarray, quality: float) -> np.ndarray:
@@ -144,7 +205,7 @@ def prune_balanced(weights: np.ndarray, density: float, n_pes: int) -> np.ndarra
     w = check_weights(weights)
     d = check_density(density)
     pes = check_pes(n_pes)
-    return _balanced_mask(np.abs(w), d, pes)
+    return _balanced_mask(w, d, pes, absolute=True)
 
 
 def apply_mask(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -240,3 +301,4 @@ def density(mask_or_weights: np.ndarray) -> float:
     if a.size == 0:
         raise EieInputError(f"density of an empty array (shape {a.shape}) is undefined")
     return float(np.count_nonzero(a)) / a.size
+

@@ -1,4 +1,4 @@
-"""Magnitude pruning, the first stage of Deep Compression.
+"""Pruning, the first stage of Deep Compression: magnitude, Wanda and N:M structured rules.
 
 Pruning removes the weights of smallest magnitude and records which ones were
 removed in a boolean mask (True = kept). The mask, not the zeros, is the source
@@ -13,6 +13,17 @@ Three rules are offered:
   ``|w| > quality * std(w)``;
 * :func:`prune_balanced` keeps the same count in every EIE PE's row slice, so
   that no PE becomes the straggler the others wait for.
+
+For transformers, whose activations have a few channels far larger than the rest,
+two rules from the LLM pruning literature:
+
+* :func:`prune_wanda` (Sun et al. 2023, "A Simple and Effective Pruning Approach for
+  Large Language Models"): score ``|W_ij| * ||X_j||_2``, the L2 norm of input channel j
+  over calibration tokens (:func:`input_norms_of`), keeping the top fraction of each
+  output row (Wanda's comparison group);
+* :func:`prune_n_m`: N:M structured sparsity, ``n`` kept in every group of ``m``
+  consecutive inputs of a row (2:4 is what sparse tensor cores run), by ``|W|`` or by
+  given scores such as Wanda's (:func:`wanda_scores`).
 """
 
 from __future__ import annotations
@@ -34,6 +45,10 @@ __all__ = [
     "masked_update",
     "iterative_prune",
     "density",
+    "input_norms_of",
+    "wanda_scores",
+    "prune_wanda",
+    "prune_n_m",
 ]
 
 # From this many elements on, the k-th largest is found by a histogram of the values' bit
@@ -302,3 +317,132 @@ def density(mask_or_weights: np.ndarray) -> float:
         raise EieInputError(f"density of an empty array (shape {a.shape}) is undefined")
     return float(np.count_nonzero(a)) / a.size
 
+
+# --------------------------------------------------------------------------- Wanda and N:M
+
+
+def _where(name: str | None) -> str:
+    return f"layer {name!r}: " if name is not None else ""
+
+
+def input_norms_of(activations: np.ndarray, name: str | None = None) -> np.ndarray:
+    """Per input channel, the L2 norm over calibration tokens of a ``tokens x n`` array
+    (float64 ``(n,)``): Wanda's ``||X_j||_2``.
+
+    Accumulated in float64 so that float32 activations of many tokens lose nothing.
+    """
+    where = _where(name)
+    if not isinstance(activations, np.ndarray):
+        raise EieInputError(f"{where}activations must be a numpy array (tokens x inputs), got "
+                            f"{type(activations).__name__}")
+    if activations.ndim != 2:
+        raise EieInputError(f"{where}activations must be a 2-D (tokens x inputs) array, got shape "
+                            f"{activations.shape}")
+    if activations.dtype.kind not in "fiu":
+        raise EieInputError(f"{where}activations must be real numbers, got dtype {activations.dtype}")
+    if activations.shape[0] == 0:
+        raise EieInputError(f"{where}activations hold no calibration token (shape {activations.shape}); "
+                            "Wanda needs at least one")
+    check_finite(activations, f"{where}activations")
+    x = activations.astype(np.float64, copy=False)
+    return np.sqrt(np.einsum("ij,ij->j", x, x))
+
+
+def _check_norms(input_norms: object, n: int, name: str | None) -> np.ndarray:
+    where = _where(name)
+    if input_norms is None:
+        raise EieInputError(f"{where}Wanda needs calibration activations: pass the input norms of "
+                            "the layer's inputs (input_norms_of(activations), activations tokens x "
+                            f"{n})")
+    norms = np.asarray(input_norms)
+    if norms.dtype.kind not in "fiu" or norms.shape != (n,):
+        raise EieInputError(f"{where}input norms must be {n} real numbers (one per input channel), got "
+                            f"dtype {norms.dtype} shape {norms.shape}")
+    check_finite(norms, f"{where}input norms")
+    if np.any(norms < 0):
+        i = int(np.argmax(norms < 0))
+        raise EieInputError(f"{where}input norms must be >= 0 (they are L2 norms), got "
+                            f"{float(norms[i])!r} at input {i}")
+    return norms.astype(np.float64, copy=False)
+
+
+def wanda_scores(weights: np.ndarray, input_norms: np.ndarray, *, name: str | None = None) -> np.ndarray:
+    """Wanda's importance ``|W_ij| * ||X_j||_2`` (float64, the weights' shape)."""
+    w = check_weights(weights, f"{_where(name)}weights" if name else "weights")
+    norms = _check_norms(input_norms, w.shape[1], name)
+    return np.abs(w).astype(np.float64) * norms[None, :]
+
+
+def _top_k_per_row(scores: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k largest scores of every row; ties keep the lowest column first."""
+    m, n = scores.shape
+    if k <= 0:
+        return np.zeros(scores.shape, dtype=bool)
+    if k >= n:
+        return np.ones(scores.shape, dtype=bool)
+    t = np.partition(scores, n - k, axis=1)[:, n - k : n - k + 1]
+    keep = scores > t
+    need = k - np.count_nonzero(keep, axis=1)
+    ties = scores == t
+    keep |= ties & (np.cumsum(ties, axis=1) <= need[:, None])
+    return keep
+
+
+def prune_wanda(weights: np.ndarray, input_norms: np.ndarray, density: float, *,
+                name: str | None = None) -> np.ndarray:
+    """Wanda: in every output row keep the ``round(density * n)`` weights of largest
+    ``|W_ij| * ||X_j||_2`` (:func:`wanda_scores`; ``input_norms`` from :func:`input_norms_of`).
+
+    Comparing within a row, not the whole layer, is what Wanda found to matter for LLMs. With
+    equal norms it keeps what per-row magnitude pruning keeps. Ties keep the lowest column.
+    ``name`` (the layer's) goes into error messages.
+    """
+    d = check_density(density)
+    scores = wanda_scores(weights, input_norms, name=name)
+    return _top_k_per_row(scores, round(d * scores.shape[1]))
+
+
+def _check_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise EieInputError(f"{what} must be an integer, got {value!r}")
+    return int(value)
+
+
+def check_n_m(n: object, m: object) -> tuple[int, int]:
+    """An N:M pattern: integers with ``1 <= n < m`` (n >= m would keep every weight)."""
+    n_, m_ = _check_int(n, "N of the N:M pattern"), _check_int(m, "M of the N:M pattern")
+    if m_ < 2 or not 1 <= n_ < m_:
+        raise EieInputError(f"N:M pattern {n!r}:{m!r} must have 1 <= N < M (N kept in every group of "
+                            "M consecutive inputs)")
+    return n_, m_
+
+
+def prune_n_m(weights: np.ndarray, n: int, m: int, scores: np.ndarray | None = None, *,
+              name: str | None = None) -> np.ndarray:
+    """N:M structured sparsity: in every row, each group of ``m`` consecutive inputs keeps its
+    ``n`` largest weights by ``|W|``, or by ``scores`` (same shape, e.g. :func:`wanda_scores`).
+
+    Returns the bool mask (True = kept): exactly ``n`` per group, density ``n / m``. Ties keep
+    the lowest column of the group. The row length must be a multiple of ``m``.
+    """
+    n, m = check_n_m(n, m)
+    w = check_weights(weights, f"{_where(name)}weights" if name else "weights")
+    rows, cols = w.shape
+    if cols % m:
+        raise EieInputError(f"{_where(name)}the {n}:{m} pattern does not divide the row length {cols} "
+                            f"(weights {rows} x {cols}): it needs a multiple of {m} inputs")
+    if scores is None:
+        key = np.abs(w)
+    else:
+        if not isinstance(scores, np.ndarray) or scores.shape != w.shape or scores.dtype.kind not in "fiu":
+            shape = getattr(scores, "shape", type(scores).__name__)
+            raise EieInputError(f"{_where(name)}scores must be a real array of the weights' shape "
+                                f"{w.shape}, got {shape}")
+        check_finite(scores, f"{_where(name)}scores")
+        key = scores.astype(np.float64)  # negated below: no unsigned wrap-around
+    groups = key.reshape(rows, cols // m, m)
+    # a stable sort of the negated scores puts the largest first and ties in column order
+    order = np.argsort(-groups, axis=2, kind="stable")[:, :, :n]
+    mask = np.zeros(groups.shape, dtype=bool)
+    np.put_along_axis(mask, order, True, axis=2)
+    return mask.reshape(rows, cols)

@@ -375,6 +375,20 @@ def check_bias_array(b: np.ndarray, m: int, where: str, *, n: int | None = None,
 # --------------------------------------------------------------------------- layers by name pattern
 
 
+def load_tensors(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named tensors of a ``.safetensors`` or ``.npz`` file, as stored (no pickle); a name the
+    file lacks is refused, listing what it holds. For the parts of a model that are not Linear
+    layers (embeddings, normalisation scales), which a caller checks against its own shapes."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npz", ".safetensors"):
+        raise EieInputError(f"{p}: tensors are read by name from .npz and .safetensors files, not "
+                            f"{suffix or '(no suffix)'} files")
+    arrays = _arrays(p, suffix, list(names))
+    return {n: _pick(arrays, n, p) for n in names}
+
+
+
 def _safetensors_shapes(p: Path) -> dict[str, tuple[int, ...]]:
     """Every tensor's shape, from the file's header only (nothing loaded)."""
     try:

@@ -15,6 +15,11 @@ measurement in a fresh subprocess so that one size's peak cannot hide another's:
 - ``seconds``: best of ``--repeats`` calls (target <= 10 s on 2 cores for 4096 x 11008).
 - ``digest``: SHA-256 prefix of the encoded layer (codebook, v, z, pointers): it must not change
   when the compressor is optimised.
+
+Measured on the 2-core machine (best of 2, another job sharing the cores at times): before the
+lean prune / weight-sharing paths (commit 9006fdd) 4096 x 11008 took 4.7 s with a peak of
+1546 MB (8.6x its weights; 1389 MB traced); after, 1.9 s and 372 MB (2.1x; 203 MB traced),
+with the same digests for every size.
 """
 
 from __future__ import annotations

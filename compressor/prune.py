@@ -395,11 +395,24 @@ def prune_wanda(weights: np.ndarray, input_norms: np.ndarray, density: float, *,
 
     Comparing within a row, not the whole layer, is what Wanda found to matter for LLMs. With
     equal norms it keeps what per-row magnitude pruning keeps. Ties keep the lowest column.
-    ``name`` (the layer's) goes into error messages.
+    ``name`` (the layer's) goes into error messages. Scores are formed a block of rows at a time,
+    so a large layer needs no float64 copy of itself.
     """
     d = check_density(density)
-    scores = wanda_scores(weights, input_norms, name=name)
-    return _top_k_per_row(scores, round(d * scores.shape[1]))
+    w = check_weights(weights, f"{_where(name)}weights" if name else "weights")
+    norms = _check_norms(input_norms, w.shape[1], name)
+    m, n = w.shape
+    k = round(d * n)
+    mask = np.empty(w.shape, dtype=bool)
+    for r in range(0, m, _rows_per_block(n)):
+        block = np.abs(w[r:r + _rows_per_block(n)]).astype(np.float64) * norms[None, :]
+        mask[r:r + block.shape[0]] = _top_k_per_row(block, k)
+    return mask
+
+
+def _rows_per_block(n: int) -> int:
+    """Rows of an ``n``-column layer processed at once by the per-row rules (~1M values)."""
+    return max(1, (1 << 20) // n)
 
 
 def _check_int(value: object, what: str) -> int:
@@ -432,17 +445,22 @@ def prune_n_m(weights: np.ndarray, n: int, m: int, scores: np.ndarray | None = N
         raise EieInputError(f"{_where(name)}the {n}:{m} pattern does not divide the row length {cols} "
                             f"(weights {rows} x {cols}): it needs a multiple of {m} inputs")
     if scores is None:
-        key = np.abs(w)
+        key = w
     else:
         if not isinstance(scores, np.ndarray) or scores.shape != w.shape or scores.dtype.kind not in "fiu":
             shape = getattr(scores, "shape", type(scores).__name__)
             raise EieInputError(f"{_where(name)}scores must be a real array of the weights' shape "
                                 f"{w.shape}, got {shape}")
         check_finite(scores, f"{_where(name)}scores")
-        key = scores.astype(np.float64)  # negated below: no unsigned wrap-around
-    groups = key.reshape(rows, cols // m, m)
-    # a stable sort of the negated scores puts the largest first and ties in column order
-    order = np.argsort(-groups, axis=2, kind="stable")[:, :, :n]
-    mask = np.zeros(groups.shape, dtype=bool)
-    np.put_along_axis(mask, order, True, axis=2)
-    return mask.reshape(rows, cols)
+        key = scores  # as float64 below, block by block: negated, unsigned scores would wrap around
+    mask = np.empty(w.shape, dtype=bool)
+    step = _rows_per_block(cols)
+    for r in range(0, rows, step):  # a block of rows at a time: no float64 copy of a large layer
+        block = key[r:r + step]
+        block = (np.abs(block) if scores is None else block).astype(np.float64).reshape(-1, cols // m, m)
+        # a stable sort of the negated scores puts the largest first and ties in column order
+        order = np.argsort(-block, axis=2, kind="stable")[:, :, :n]
+        part = np.zeros(block.shape, dtype=bool)
+        np.put_along_axis(part, order, True, axis=2)
+        mask[r:r + step] = part.reshape(-1, cols)
+    return mask

@@ -227,3 +227,17 @@ def test_compress_layer_refuses_missing_or_unused_norms():
                        mask=np.ones((8, 16), bool), input_norms=np.ones(16))
     with pytest.raises(EieInputError, match=r"2 sets of input norms for 1 layer"):
         compress_model([("a", w, None)], input_norms=[None, None])
+
+
+def test_large_layers_are_pruned_block_by_block_with_the_same_result():
+    rng = np.random.default_rng(14)
+    w = np.round(rng.standard_normal((700, 2048)), 2).astype(np.float32)  # 1.4M weights: two blocks
+    norms = rng.random(2048)
+    score = np.abs(w).astype(np.float64) * norms
+    want = np.zeros(w.shape, bool)  # the definition: per row, a stable sort of the negated scores
+    np.put_along_axis(want, np.argsort(-score, axis=1, kind="stable")[:, :1024], True, axis=1)
+    assert np.array_equal(prune_wanda(w, norms, 0.5), want)
+    groups = np.abs(w).astype(np.float64).reshape(700, 512, 4)
+    want_nm = np.zeros(groups.shape, bool)
+    np.put_along_axis(want_nm, np.argsort(-groups, axis=2, kind="stable")[:, :, :2], True, axis=2)
+    assert np.array_equal(prune_n_m(w, 2, 4), want_nm.reshape(700, 2048))

@@ -185,7 +185,11 @@ def _read_config(d: Path) -> BertConfig:
             or any(not t.endswith("models.Normalize") for t in types[2:]):
         raise EieFormatError(f"{d / 'modules.json'}: the pipeline is {types!r}; this forward pass runs "
                              "Transformer, Pooling and an optional Normalize")
-    pool_path = d / modules[1].get("path", "1_Pooling") / "config.json"
+    pool_dir = modules[1].get("path", "1_Pooling")
+    pool_path = d / str(pool_dir) / "config.json"
+    if not isinstance(pool_dir, str) or not pool_path.resolve().is_relative_to(d.resolve()):
+        raise EieFormatError(f"{d / 'modules.json'}: the Pooling module's path {pool_dir!r} leaves the model "
+                             "directory")
     pool = _json(pool_path)
     modes = [k.removeprefix("pooling_mode_") for k, v in pool.items()
              if k.startswith("pooling_mode_") and v is True] if isinstance(pool, dict) else []

@@ -193,6 +193,11 @@ def test_a_model_directory_with_a_foreign_pipeline_is_refused(tmp_path):
 
     d = tmp_path / "model"
     shutil.copytree(tr.model_dir(), d, ignore=shutil.ignore_patterns("model.safetensors"))
+    modules = (d / "modules.json").read_text()
+    (d / "modules.json").write_text(modules.replace('"1_Pooling"', '"../../elsewhere"'))
+    with pytest.raises(EieFormatError, match=r"the Pooling module's path '../../elsewhere' leaves the model"):
+        tr.load_bert(d)
+    (d / "modules.json").write_text(modules)
     (d / "1_Pooling" / "config.json").write_text('{"pooling_mode_max_tokens": true}')
     with pytest.raises(EieFormatError, match=r"pooling modes \['max_tokens'\]; supported"):
         tr.load_bert(d)

@@ -19,10 +19,16 @@ taken in order, and refused when their order is ambiguous:
   numbers (``net.0 / net.2``, ``fc1 / fc2``, ``layers.3.linear``).
 
 ``.onnx`` files are read by :mod:`compressor.onnx_import`.
+
+:func:`load_named_layers` reads independent layers (a transformer's projections, which
+do not chain) selected by glob patterns over module names, e.g.
+``encoder.layer.*.intermediate.dense`` or ``model.layers.*.self_attn.q_proj``.
 """
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import io
 import math
 import re
@@ -336,8 +342,8 @@ def _arrays(p: Path, suffix: str, names: list[str | None] | None) -> dict[str, n
     return _npz_arrays(p) if suffix == ".npz" else _safetensors_arrays(p, names)
 
 
-def check_weight_array(w: np.ndarray, where: str) -> np.ndarray:
-    """A real, finite, non-empty 2-D matrix, as float64."""
+def check_weight_array(w: np.ndarray, where: str, *, dtype: type = np.float64) -> np.ndarray:
+    """A real, finite, non-empty 2-D matrix, as float64 (or ``dtype``)."""
     if w.dtype.kind not in "fiu":
         raise EieInputError(f"{where}: weights must be real numbers, got dtype {w.dtype}")
     if w.ndim != 2:
@@ -345,14 +351,15 @@ def check_weight_array(w: np.ndarray, where: str) -> np.ndarray:
                             f"{w.shape}")
     if w.size == 0:
         raise EieInputError(f"{where}: weights are empty (shape {w.shape})")
-    w = w.astype(np.float64)
+    w = w.astype(dtype)
     check_finite(w, f"{where}: weights")
     return w
 
 
-def check_bias_array(b: np.ndarray, m: int, where: str, *, n: int | None = None) -> np.ndarray:
-    """A real, finite ``(m,)`` vector, as float64; ``n`` (the inputs) lets the error spot
-    weights given transposed."""
+def check_bias_array(b: np.ndarray, m: int, where: str, *, n: int | None = None,
+                     dtype: type = np.float64) -> np.ndarray:
+    """A real, finite ``(m,)`` vector, as float64 (or ``dtype``); ``n`` (the inputs) lets the error
+    spot weights given transposed."""
     if b.dtype.kind not in "fiu":
         raise EieInputError(f"{where}: bias must be real numbers, got dtype {b.dtype}")
     if b.shape != (m,):
@@ -360,6 +367,136 @@ def check_bias_array(b: np.ndarray, m: int, where: str, *, n: int | None = None)
                 "inputs, PyTorch's Linear.weight)" if n is not None and n != m and b.shape == (n,) else "")
         raise EieInputError(f"{where}: bias has shape {b.shape}; the weights have {m} outputs, "
                             f"so it must have shape ({m},){hint}")
-    b = b.astype(np.float64)
+    b = b.astype(dtype)
     check_finite(b, f"{where}: bias")
     return b
+
+
+# --------------------------------------------------------------------------- layers by name pattern
+
+
+def load_tensors(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named tensors of a ``.safetensors`` or ``.npz`` file, as stored (no pickle); a name the
+    file lacks is refused, listing what it holds. For the parts of a model that are not Linear
+    layers (embeddings, normalisation scales), which a caller checks against its own shapes."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npz", ".safetensors"):
+        raise EieInputError(f"{p}: tensors are read by name from .npz and .safetensors files, not "
+                            f"{suffix or '(no suffix)'} files")
+    arrays = _arrays(p, suffix, list(names))
+    return {n: _pick(arrays, n, p) for n in names}
+
+
+
+def _safetensors_shapes(p: Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape, from the file's header only (nothing loaded)."""
+    try:
+        from safetensors import SafetensorError
+        from safetensors.numpy import safe_open
+    except ImportError:
+        raise EieInputError(f"{p}: reading .safetensors needs the optional package "
+                            "'safetensors' (pip install 'eie-sim[examples]')") from None
+    if not p.is_file():
+        raise EieInputError(f"{p}: no such file")
+    try:
+        with safe_open(str(p), framework="numpy") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except SafetensorError as e:
+        raise EieFormatError(f"{p}: not a readable .safetensors file ({e})") from None
+
+
+def _pattern_list(patterns: str | Sequence[str], p: Path) -> list[str]:
+    items = patterns.split(",") if isinstance(patterns, str) else list(patterns)
+    if not all(isinstance(s, str) for s in items):
+        raise EieInputError(f"{p}: layer name patterns must be strings, got {patterns!r}")
+    out = [s.strip() for s in items]
+    if not out or not all(out):
+        raise EieInputError(f"{p}: empty layer name pattern in {patterns!r}")
+    return out
+
+
+def _no_match(p: Path, pattern: str, shapes: dict[str, tuple[int, ...]], modules: list[str]) -> str:
+    """The error for a pattern that selects nothing: a few names that exist and the closest one."""
+    names = modules or sorted(shapes, key=_natural_key)
+    examples = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+    # the most similar name, the first in natural order among equals (difflib would take the last)
+    ratios = [difflib.SequenceMatcher(None, pattern, name).ratio() for name in names]
+    close = [names[int(np.argmax(ratios))]] if names else []
+    msg = (f"{p}: no layer matches the pattern {pattern!r} (a module X with a tensor X.weight); the file "
+           f"holds {len(shapes)} tensor(s) of {len(modules)} module(s), e.g. {examples}")
+    if close:
+        msg += f"; the closest name is {close[0]!r}"
+    plain = [k for k in shapes if fnmatch.fnmatchcase(k, pattern)]
+    if plain:
+        msg += f"; it matches {plain[0]!r}, which is not a module's weight (name the module, X for X.weight)"
+    return msg
+
+
+def load_named_layers(path: str | Path, patterns: str | Sequence[str], *, notes: list[str] | None = None,
+                      dtype: type = np.float64) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """Independent layers ``(name, weights, bias)`` whose module names match glob patterns.
+
+    ``patterns`` (a sequence, or one comma-separated string) are :mod:`fnmatch` patterns,
+    case-sensitive, over module names ``X`` of a ``.safetensors`` or ``.npz`` file having a
+    tensor ``X.weight`` (a trailing ``.weight`` in a pattern is ignored): Hugging Face names such
+    as ``encoder.layer.*.intermediate.dense`` or ``model.layers.*.mlp.up_proj``. ``X.weight``
+    is paired with ``X.bias`` when the file has it (LLaMA's projections have none: bias None).
+    Layers are returned once each, in natural name order (numbers compared as numbers), weights
+    ``outputs x inputs`` as ``dtype`` (float32 halves the memory of a large model). Unlike
+    :func:`load_layers` nothing is chained: a transformer's projections do not chain. Only the
+    matched tensors of a ``.safetensors`` file are read. A note of what was selected is
+    appended to ``notes``.
+
+    Raises EieInputError naming the file and pattern for a pattern matching no module (with
+    names that exist and the closest one) and for a matched weight that is not 2-D (a 1-D
+    normalisation scale, a 3-D tensor); EieFormatError for a file that cannot be read.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npz", ".safetensors"):
+        raise EieInputError(f"{p}: layers are selected by name pattern in .npz and .safetensors files, "
+                            f"not {suffix or '(no suffix)'} files")
+    pats = _pattern_list(patterns, p)
+    arrays = _npz_arrays(p) if suffix == ".npz" else None
+    shapes = ({k: a.shape for k, a in arrays.items()} if arrays is not None else _safetensors_shapes(p))
+    modules = sorted((k.removesuffix(".weight") for k in shapes if k.endswith(".weight")), key=_natural_key)
+    matched: dict[str, str] = {}  # module -> the first pattern that selected it
+    for pat in pats:
+        hits = [mod for mod in modules if fnmatch.fnmatchcase(mod, pat.removesuffix(".weight"))]
+        if not hits:
+            raise EieInputError(_no_match(p, pat, shapes, modules))
+        for h in hits:
+            matched.setdefault(h, pat)
+    names = sorted(matched, key=_natural_key)
+    for mod in names:
+        shape = shapes[f"{mod}.weight"]
+        where = f"{p}: the pattern {matched[mod]!r} matched {mod}.weight"
+        if len(shape) == 1:
+            raise EieInputError(f"{where}, a 1-D tensor of shape {shape} (a normalisation layer's scale?), "
+                                "not a Linear layer's 2-D (outputs x inputs) weight matrix; make the "
+                                "pattern more specific")
+        if len(shape) != 2:
+            raise EieInputError(f"{where}, a {len(shape)}-D tensor of shape {shape}, not a Linear layer's "
+                                "2-D (outputs x inputs) weight matrix (a convolution, or stacked "
+                                "experts?); make the pattern more specific")
+        b_shape = shapes.get(f"{mod}.bias")
+        if b_shape is not None and b_shape != (shape[0],):
+            raise EieInputError(f"{p}[{mod}.bias] (the bias paired with {mod}.weight): bias has shape "
+                                f"{b_shape}; the weights have {shape[0]} outputs, so it must have shape "
+                                f"({shape[0]},)")
+    if arrays is None:
+        wanted = [f"{m}.weight" for m in names] + [f"{m}.bias" for m in names if f"{m}.bias" in shapes]
+        arrays = _safetensors_arrays(p, wanted)
+    out = []
+    for mod in names:
+        w = check_weight_array(arrays[f"{mod}.weight"], f"{p}[{mod}.weight]", dtype=dtype)
+        b = arrays.get(f"{mod}.bias")
+        if b is not None:
+            b = check_bias_array(b, w.shape[0], f"{p}[{mod}.bias]", n=w.shape[1], dtype=dtype)
+        out.append((mod, w, b))
+    if notes is not None:
+        used = len(out) + sum(b is not None for _, _, b in out)
+        notes.append(f"{p}: {len(out)} layer(s) matched {', '.join(pats)}; {len(shapes) - used} other "
+                     "tensor(s) not selected")
+    return out

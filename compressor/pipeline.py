@@ -18,15 +18,33 @@ from compressor.encode import EncodedLayer, encode_layer
 from compressor.errors import EieInputError
 from compressor.model import EncodedModel, check_chain
 from compressor.provenance import provenance
-from compressor.prune import prune_balanced, prune_by_threshold, prune_to_density
+from compressor.prune import (
+    check_n_m,
+    prune_balanced,
+    prune_by_threshold,
+    prune_n_m,
+    prune_to_density,
+    prune_wanda,
+    wanda_scores,
+)
 from compressor.quantize import INITS, METHODS, Quantized
 from compressor.train import share_layer
 from compressor.validate import check_bias, check_mask, check_weights
 
+#: Pruning rules of :class:`CompressOptions` (``prune_method``).
+PRUNE_METHODS = ("magnitude", "wanda", "n:m")
+
 
 @dataclass(frozen=True)
 class CompressOptions:
-    """How to compress: pruning rule, weight sharing, and the EIE encoding to produce."""
+    """How to compress: pruning rule, weight sharing, and the EIE encoding to produce.
+
+    ``prune_method`` "magnitude" (the default) is Deep Compression's: ``density``, ``threshold``
+    or ``balanced``, or no pruning. "wanda" keeps the ``density`` fraction of every output row by
+    ``|W_ij| * ||X_j||_2`` and needs the layer's calibration input norms
+    (``compress_layer(..., input_norms=...)``). "n:m" keeps ``nm[0]`` of every ``nm[1]``
+    consecutive inputs of a row, by ``|W|``, or by Wanda's score when input norms are given.
+    """
 
     density: float | None = None  # keep this fraction of weights (largest magnitudes)
     threshold: float | None = None  # or keep |w| > threshold * std(w) (Deep Compression's rule)
@@ -40,8 +58,25 @@ class CompressOptions:
     word_bits: int = 64
     seed: int = 0  # for the random (Forgy) initialisation
     max_iter: int = 100
+    prune_method: str = "magnitude"  # or "wanda" (needs input norms) or "n:m" (the nm pattern)
+    nm: tuple[int, int] = (2, 4)  # with prune_method "n:m": keep N of every M consecutive inputs
 
     def __post_init__(self) -> None:
+        if self.prune_method not in PRUNE_METHODS:
+            raise EieInputError(f"prune_method {self.prune_method!r} is not one of "
+                                f"{', '.join(PRUNE_METHODS)}")
+        if isinstance(self.nm, str) or not hasattr(self.nm, "__len__") or len(self.nm) != 2:
+            raise EieInputError(f"nm = {self.nm!r} must be a pair (N, M), e.g. (2, 4)")
+        object.__setattr__(self, "nm", check_n_m(*self.nm))
+        if self.prune_method == "wanda" and (self.density is None or self.threshold is not None
+                                             or self.balanced):
+            raise EieInputError("Wanda pruning (prune_method 'wanda') keeps a density of every row: give "
+                                "a density, and no threshold or balanced")
+        if self.prune_method == "n:m" and (self.density is not None or self.threshold is not None
+                                           or self.balanced):
+            n, m = self.nm
+            raise EieInputError(f"N:M pruning (prune_method 'n:m') keeps {n} of every {m} inputs (density "
+                                f"{n / m:g}): give no density, threshold or balanced")
         if self.density is not None and self.threshold is not None:
             raise EieInputError("give a pruning density or a threshold, not both")
         if self.balanced and self.density is None:
@@ -52,8 +87,22 @@ class CompressOptions:
             raise EieInputError(f"method {self.method!r} is not one of {', '.join(METHODS)}")
 
 
-def prune_mask(weights: np.ndarray, options: CompressOptions) -> np.ndarray:
-    """The kept weights: the options' pruning rule, or every non-zero weight without one."""
+def prune_mask(weights: np.ndarray, options: CompressOptions, *, input_norms: np.ndarray | None = None,
+               name: str = "layer") -> np.ndarray:
+    """The kept weights: the options' pruning rule, or every non-zero weight without one.
+
+    ``input_norms`` (Wanda's ``||X_j||_2`` per input, :func:`compressor.prune.input_norms_of`)
+    are needed by "wanda" and optional for "n:m"; magnitude pruning refuses them rather than
+    ignore them.
+    """
+    if options.prune_method == "wanda":
+        return prune_wanda(weights, input_norms, options.density, name=name)
+    if options.prune_method == "n:m":
+        scores = None if input_norms is None else wanda_scores(weights, input_norms, name=name)
+        return prune_n_m(weights, *options.nm, scores, name=name)
+    if input_norms is not None:
+        raise EieInputError(f"layer {name!r}: input norms are used by Wanda and N:M pruning, not by "
+                            "magnitude pruning (set prune_method)")
     if options.density is not None:
         if options.balanced:
             return prune_balanced(weights, options.density, options.n_pes)
@@ -65,17 +114,21 @@ def prune_mask(weights: np.ndarray, options: CompressOptions) -> np.ndarray:
 
 def compress_layer(weights: np.ndarray, bias: np.ndarray | None = None,
                    options: CompressOptions | None = None, *, name: str = "layer",
-                   mask: np.ndarray | None = None) -> EncodedLayer:
+                   mask: np.ndarray | None = None, input_norms: np.ndarray | None = None) -> EncodedLayer:
     """Prune (unless ``mask`` is given, e.g. after retraining), quantize and encode one layer.
 
-    ``weights`` is ``m x n`` (outputs x inputs, as PyTorch's ``Linear.weight``).
+    ``weights`` is ``m x n`` (outputs x inputs, as PyTorch's ``Linear.weight``). ``input_norms``:
+    the L2 norm of each of the ``n`` inputs over calibration tokens, for Wanda (see
+    :class:`CompressOptions`).
     """
     options = options or CompressOptions()
     w = check_weights(weights, f"layer {name!r} weights")
     m, n = w.shape
     if mask is None:
-        mask = prune_mask(w, options)
+        mask = prune_mask(w, options, input_norms=input_norms, name=name)
     else:
+        if input_norms is not None:
+            raise EieInputError(f"layer {name!r}: give a mask or input norms to prune by, not both")
         check_mask(mask, w.shape, f"layer {name!r} mask")
     if bias is not None:
         bias = check_bias(bias, m, name)
@@ -114,16 +167,22 @@ def compress_model(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
                    options: CompressOptions | Sequence[CompressOptions] | None = None, *,
                    calibration: np.ndarray | None = None, input_after_relu: bool = False,
                    masks: Sequence[np.ndarray | None] | None = None,
-                   source: str | None = None) -> EncodedModel:
+                   source: str | None = None,
+                   input_norms: Sequence[np.ndarray | None] | None = None) -> EncodedModel:
     """Compress ``(name, weights, bias)`` layers into a model; ``calibration`` fixes ``fa``.
 
     ``options`` is one CompressOptions for every layer, or one per layer (e.g. a density each).
+    ``input_norms``: one per layer (or None) for Wanda / N:M pruning (:func:`compress_layer`).
     """
     per_layer = per_layer_options(options, len(layers))
     check_chain([(name, np.shape(w)[0], np.shape(w)[-1]) for name, w, _ in layers], transposable=True)
     masks = masks or [None] * len(layers)
-    encoded = [compress_layer(w, b, opt, name=name, mask=mk)
-               for (name, w, b), mk, opt in zip(layers, masks, per_layer, strict=True)]
+    norms = list(input_norms) if input_norms is not None else [None] * len(layers)
+    if len(norms) != len(layers):
+        raise EieInputError(f"{len(norms)} sets of input norms for {len(layers)} layer(s); give one per "
+                            "layer (None where unused)")
+    encoded = [compress_layer(w, b, opt, name=name, mask=mk, input_norms=nx)
+               for (name, w, b), mk, opt, nx in zip(layers, masks, per_layer, norms, strict=True)]
     return model_of(encoded, calibration=calibration, input_after_relu=input_after_relu,
                     options=per_layer, source=source)
 

@@ -1,4 +1,4 @@
-"""Magnitude pruning, the first stage of Deep Compression.
+"""Pruning, the first stage of Deep Compression: magnitude, Wanda and N:M structured rules.
 
 Pruning removes the weights of smallest magnitude and records which ones were
 removed in a boolean mask (True = kept). The mask, not the zeros, is the source
@@ -13,6 +13,17 @@ Three rules are offered:
   ``|w| > quality * std(w)``;
 * :func:`prune_balanced` keeps the same count in every EIE PE's row slice, so
   that no PE becomes the straggler the others wait for.
+
+For transformers, whose activations have a few channels far larger than the rest,
+two rules from the LLM pruning literature:
+
+* :func:`prune_wanda` (Sun et al. 2023, "A Simple and Effective Pruning Approach for
+  Large Language Models"): score ``|W_ij| * ||X_j||_2``, the L2 norm of input channel j
+  over calibration tokens (:func:`input_norms_of`), keeping the top fraction of each
+  output row (Wanda's comparison group);
+* :func:`prune_n_m`: N:M structured sparsity, ``n`` kept in every group of ``m``
+  consecutive inputs of a row (2:4 is what sparse tensor cores run), by ``|W|`` or by
+  given scores such as Wanda's (:func:`wanda_scores`).
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numba
 import numpy as np
 
 from compressor.errors import EieInputError
@@ -33,54 +45,117 @@ __all__ = [
     "masked_update",
     "iterative_prune",
     "density",
+    "input_norms_of",
+    "wanda_scores",
+    "prune_wanda",
+    "prune_n_m",
 ]
 
-# Above this many elements the k-th largest magnitude is found on a candidate
-# subset (see _kth_largest); below it a plain np.partition is already fast.
-_SAMPLED_SELECT_MIN = 1 << 18
-_SAMPLE_SIZE = 1 << 16
+# From this many elements on, the k-th largest is found by a histogram of the values' bit
+# patterns (see _top_k_mask_by_bits); below it a plain np.partition is already fast.
+_HIST_SELECT_MIN = 1 << 16
+_HIST_BITS = 16  # bins of the first pass: the top 16 bits of the order key
 
 
 # --------------------------------------------------------------------------- selection
 
 
-def _kth_largest(mag: np.ndarray, k: int) -> float:
-    """The k-th largest entry of the 1-D array ``mag`` (1 <= k <= mag.size).
+@numba.njit(cache=True, inline="always")
+def _order_key(bits, sign, ones, absolute):  # pragma: no cover - numba
+    """An unsigned key ordered as the float whose bit pattern is ``bits`` (IEEE 754, finite).
 
-    np.partition over tens of millions of elements costs ~0.5 s, so for large
-    arrays a strided sample first gives a lower bound that (with a generous
-    binomial margin) leaves slightly more than k candidates; only those are
-    partitioned. The answer is exact either way: if the bound turns out too
-    high (fewer than k candidates) we fall back to the full partition.
+    ``absolute``: ordered as the magnitude (the sign bit cleared). Otherwise negative values
+    (sign set) count down from the middle and positive ones up from it; -0.0 is keyed as +0.0,
+    so that the two tie as they compare equal.
     """
-    n = mag.size
-    if n >= _SAMPLED_SELECT_MIN:
-        sample = mag[:: n // _SAMPLE_SIZE]
-        s = sample.size
-        frac = k / n
-        # rank in the sample that should, with ~6 sigma to spare, sit below the k-th largest
-        rank = math.ceil(frac * s + 6.0 * math.sqrt(s * frac * (1.0 - frac)) + 16)
-        if rank < s:
-            lower = np.partition(sample, s - rank)[s - rank]
-            candidates = mag[mag >= lower]
-            if candidates.size >= k:
-                return np.partition(candidates, candidates.size - k)[candidates.size - k].item()
-    return np.partition(mag, n - k)[n - k].item()
+    x = np.uint64(bits)
+    if absolute:
+        return x & (ones ^ sign)
+    if x == sign:
+        x = np.uint64(0)
+    if x & sign:
+        return ones ^ x
+    return x | sign
 
 
-def _top_k_mask(mag: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask (same shape as ``mag``) of the k largest entries.
+@numba.njit(cache=True)
+def _key_histogram(bits, sign, ones, absolute, shift, hist):  # pragma: no cover - numba
+    for i in range(bits.shape[0]):
+        hist[_order_key(bits[i], sign, ones, absolute) >> shift] += 1
+
+
+@numba.njit(cache=True)
+def _keys_in_bin(bits, sign, ones, absolute, shift, b, out):  # pragma: no cover - numba
+    j = 0
+    for i in range(bits.shape[0]):
+        key = _order_key(bits[i], sign, ones, absolute)
+        if key >> shift == b:
+            out[j] = key
+            j += 1
+
+
+@numba.njit(cache=True)
+def _mark_top(bits, sign, ones, absolute, t, need, keep):  # pragma: no cover - numba
+    """keep[i] = key > t, or key == t for the first ``need`` ties in flat order."""
+    for i in range(bits.shape[0]):
+        key = _order_key(bits[i], sign, ones, absolute)
+        if key > t:
+            keep[i] = True
+        elif key == t and need > 0:
+            keep[i] = True
+            need -= 1
+        else:
+            keep[i] = False
+
+
+def _top_k_mask_by_bits(values: np.ndarray, k: int, absolute: bool) -> np.ndarray:
+    """:func:`_top_k_mask` for float32 / float64 arrays without sorting or copying them.
+
+    Finite floats order as their bit patterns do once mapped to unsigned keys
+    (:func:`_order_key`), so the k-th largest is found in three passes over the data: a
+    histogram of the keys' top 16 bits tells the one bin holding it, that bin's keys (a
+    small fraction for real weights) are partitioned exactly, and a last pass writes the
+    mask. Nothing of the array's size is allocated but the mask: pruning a 180 MB layer no
+    longer needs its magnitudes (180 MB) and candidate copies besides.
+    """
+    flat = np.ascontiguousarray(values).reshape(-1)  # row-major: ties break by flat index
+    width = flat.dtype.itemsize * 8
+    bits = flat.view(np.uint32 if width == 32 else np.uint64)
+    sign, ones = np.uint64(1 << (width - 1)), np.uint64((1 << width) - 1)
+    shift = np.uint64(width - _HIST_BITS)
+    hist = np.zeros(1 << _HIST_BITS, np.int64)
+    _key_histogram(bits, sign, ones, absolute, shift, hist)
+    from_top = np.cumsum(hist[::-1])  # from_top[i]: entries in the i + 1 highest bins
+    top = int(np.searchsorted(from_top, k))  # the first i with from_top[i] >= k
+    b = hist.size - 1 - top
+    rank = k - int(from_top[top] - hist[b])  # the k-th largest is the rank-th largest of bin b
+    keys = np.empty(int(hist[b]), np.uint64)
+    _keys_in_bin(bits, sign, ones, absolute, shift, np.uint64(b), keys)
+    t = keys.size - rank
+    keys.partition(t)
+    threshold = keys[t]
+    need = rank - int(np.count_nonzero(keys > threshold))
+    keep = np.empty(flat.size, dtype=bool)
+    _mark_top(bits, sign, ones, absolute, threshold, need, keep)
+    return keep.reshape(values.shape)
+
+
+def _top_k_mask(mag: np.ndarray, k: int, *, absolute: bool = False) -> np.ndarray:
+    """Bool mask (same shape as ``mag``) of the k largest entries (of ``|mag|`` with
+    ``absolute``, without building it).
 
     Ties at the cut-off are broken by flat (row-major) index, lowest first, so
     the result does not depend on the selection algorithm's internal order.
     """
-    flat = mag.ravel()
-    n = flat.size
+    n = mag.size
     if k <= 0:
         return np.zeros(mag.shape, dtype=bool)
     if k >= n:
         return np.ones(mag.shape, dtype=bool)
-    t = _kth_largest(flat, k)
+    if n >= _HIST_SELECT_MIN and mag.dtype in (np.float32, np.float64):
+        return _top_k_mask_by_bits(mag, k, absolute)
+    flat = (np.abs(mag) if absolute else mag).ravel()
+    t = np.partition(flat, n - k)[n - k].item()
     keep = flat > t
     need = k - int(np.count_nonzero(keep))
     if need > 0:
@@ -89,14 +164,15 @@ def _top_k_mask(mag: np.ndarray, k: int) -> np.ndarray:
     return keep.reshape(mag.shape)
 
 
-def _balanced_mask(mag: np.ndarray, dens: float, n_pes: int) -> np.ndarray:
-    """Per-PE top-k over interleaved row slices (row i belongs to PE i mod n_pes)."""
+def _balanced_mask(mag: np.ndarray, dens: float, n_pes: int, *, absolute: bool = False) -> np.ndarray:
+    """Per-PE top-k over interleaved row slices (row i belongs to PE i mod n_pes), of ``|mag|``
+    with ``absolute``."""
     m, n = mag.shape
     k = round(dens * m * n / n_pes)
     mask = np.zeros(mag.shape, dtype=bool)
     for pe in range(min(n_pes, m)):  # PEs beyond m own no rows and keep nothing
         rows = mag[pe::n_pes]
-        mask[pe::n_pes] = _top_k_mask(np.ascontiguousarray(rows), min(k, rows.size))
+        mask[pe::n_pes] = _top_k_mask(np.ascontiguousarray(rows), min(k, rows.size), absolute=absolute)
     return mask
 
 
@@ -111,7 +187,7 @@ def prune_to_density(weights: np.ndarray, density: float) -> np.ndarray:
     """
     w = check_weights(weights)
     d = check_density(density)
-    return _top_k_mask(np.abs(w), round(d * w.size))
+    return _top_k_mask(w, round(d * w.size), absolute=True)
 
 
 def prune_by_threshold(weights: np.ndarray, quality: float) -> np.ndarray:
@@ -144,7 +220,7 @@ def prune_balanced(weights: np.ndarray, density: float, n_pes: int) -> np.ndarra
     w = check_weights(weights)
     d = check_density(density)
     pes = check_pes(n_pes)
-    return _balanced_mask(np.abs(w), d, pes)
+    return _balanced_mask(w, d, pes, absolute=True)
 
 
 def apply_mask(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -240,3 +316,151 @@ def density(mask_or_weights: np.ndarray) -> float:
     if a.size == 0:
         raise EieInputError(f"density of an empty array (shape {a.shape}) is undefined")
     return float(np.count_nonzero(a)) / a.size
+
+
+# --------------------------------------------------------------------------- Wanda and N:M
+
+
+def _where(name: str | None) -> str:
+    return f"layer {name!r}: " if name is not None else ""
+
+
+def input_norms_of(activations: np.ndarray, name: str | None = None) -> np.ndarray:
+    """Per input channel, the L2 norm over calibration tokens of a ``tokens x n`` array
+    (float64 ``(n,)``): Wanda's ``||X_j||_2``.
+
+    Accumulated in float64 so that float32 activations of many tokens lose nothing.
+    """
+    where = _where(name)
+    if not isinstance(activations, np.ndarray):
+        raise EieInputError(f"{where}activations must be a numpy array (tokens x inputs), got "
+                            f"{type(activations).__name__}")
+    if activations.ndim != 2:
+        raise EieInputError(f"{where}activations must be a 2-D (tokens x inputs) array, got shape "
+                            f"{activations.shape}")
+    if activations.dtype.kind not in "fiu":
+        raise EieInputError(f"{where}activations must be real numbers, got dtype {activations.dtype}")
+    if activations.shape[0] == 0:
+        raise EieInputError(f"{where}activations hold no calibration token (shape {activations.shape}); "
+                            "Wanda needs at least one")
+    check_finite(activations, f"{where}activations")
+    x = activations.astype(np.float64, copy=False)
+    return np.sqrt(np.einsum("ij,ij->j", x, x))
+
+
+def _check_norms(input_norms: object, n: int, name: str | None) -> np.ndarray:
+    where = _where(name)
+    if input_norms is None:
+        raise EieInputError(f"{where}Wanda needs calibration activations: pass the input norms of "
+                            "the layer's inputs (input_norms_of(activations), activations tokens x "
+                            f"{n})")
+    norms = np.asarray(input_norms)
+    if norms.dtype.kind not in "fiu" or norms.shape != (n,):
+        raise EieInputError(f"{where}input norms must be {n} real numbers (one per input channel), got "
+                            f"dtype {norms.dtype} shape {norms.shape}")
+    check_finite(norms, f"{where}input norms")
+    if np.any(norms < 0):
+        i = int(np.argmax(norms < 0))
+        raise EieInputError(f"{where}input norms must be >= 0 (they are L2 norms), got "
+                            f"{float(norms[i])!r} at input {i}")
+    return norms.astype(np.float64, copy=False)
+
+
+def wanda_scores(weights: np.ndarray, input_norms: np.ndarray, *, name: str | None = None) -> np.ndarray:
+    """Wanda's importance ``|W_ij| * ||X_j||_2`` (float64, the weights' shape)."""
+    w = check_weights(weights, f"{_where(name)}weights" if name else "weights")
+    norms = _check_norms(input_norms, w.shape[1], name)
+    return np.abs(w).astype(np.float64) * norms[None, :]
+
+
+def _top_k_per_row(scores: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k largest scores of every row; ties keep the lowest column first."""
+    m, n = scores.shape
+    if k <= 0:
+        return np.zeros(scores.shape, dtype=bool)
+    if k >= n:
+        return np.ones(scores.shape, dtype=bool)
+    t = np.partition(scores, n - k, axis=1)[:, n - k : n - k + 1]
+    keep = scores > t
+    need = k - np.count_nonzero(keep, axis=1)
+    ties = scores == t
+    keep |= ties & (np.cumsum(ties, axis=1) <= need[:, None])
+    return keep
+
+
+def prune_wanda(weights: np.ndarray, input_norms: np.ndarray, density: float, *,
+                name: str | None = None) -> np.ndarray:
+    """Wanda: in every output row keep the ``round(density * n)`` weights of largest
+    ``|W_ij| * ||X_j||_2`` (:func:`wanda_scores`; ``input_norms`` from :func:`input_norms_of`).
+
+    Comparing within a row, not the whole layer, is what Wanda found to matter for LLMs. With
+    equal norms it keeps what per-row magnitude pruning keeps. Ties keep the lowest column.
+    ``name`` (the layer's) goes into error messages. Scores are formed a block of rows at a time,
+    so a large layer needs no float64 copy of itself.
+    """
+    d = check_density(density)
+    w = check_weights(weights, f"{_where(name)}weights" if name else "weights")
+    norms = _check_norms(input_norms, w.shape[1], name)
+    m, n = w.shape
+    k = round(d * n)
+    mask = np.empty(w.shape, dtype=bool)
+    for r in range(0, m, _rows_per_block(n)):
+        block = np.abs(w[r:r + _rows_per_block(n)]).astype(np.float64) * norms[None, :]
+        mask[r:r + block.shape[0]] = _top_k_per_row(block, k)
+    return mask
+
+
+def _rows_per_block(n: int) -> int:
+    """Rows of an ``n``-column layer processed at once by the per-row rules (~1M values)."""
+    return max(1, (1 << 20) // n)
+
+
+def _check_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise EieInputError(f"{what} must be an integer, got {value!r}")
+    return int(value)
+
+
+def check_n_m(n: object, m: object) -> tuple[int, int]:
+    """An N:M pattern: integers with ``1 <= n < m`` (n >= m would keep every weight)."""
+    n_, m_ = _check_int(n, "N of the N:M pattern"), _check_int(m, "M of the N:M pattern")
+    if m_ < 2 or not 1 <= n_ < m_:
+        raise EieInputError(f"N:M pattern {n!r}:{m!r} must have 1 <= N < M (N kept in every group of "
+                            "M consecutive inputs)")
+    return n_, m_
+
+
+def prune_n_m(weights: np.ndarray, n: int, m: int, scores: np.ndarray | None = None, *,
+              name: str | None = None) -> np.ndarray:
+    """N:M structured sparsity: in every row, each group of ``m`` consecutive inputs keeps its
+    ``n`` largest weights by ``|W|``, or by ``scores`` (same shape, e.g. :func:`wanda_scores`).
+
+    Returns the bool mask (True = kept): exactly ``n`` per group, density ``n / m``. Ties keep
+    the lowest column of the group. The row length must be a multiple of ``m``.
+    """
+    n, m = check_n_m(n, m)
+    w = check_weights(weights, f"{_where(name)}weights" if name else "weights")
+    rows, cols = w.shape
+    if cols % m:
+        raise EieInputError(f"{_where(name)}the {n}:{m} pattern does not divide the row length {cols} "
+                            f"(weights {rows} x {cols}): it needs a multiple of {m} inputs")
+    if scores is None:
+        key = w
+    else:
+        if not isinstance(scores, np.ndarray) or scores.shape != w.shape or scores.dtype.kind not in "fiu":
+            shape = getattr(scores, "shape", type(scores).__name__)
+            raise EieInputError(f"{_where(name)}scores must be a real array of the weights' shape "
+                                f"{w.shape}, got {shape}")
+        check_finite(scores, f"{_where(name)}scores")
+        key = scores  # as float64 below, block by block: negated, unsigned scores would wrap around
+    mask = np.empty(w.shape, dtype=bool)
+    step = _rows_per_block(cols)
+    for r in range(0, rows, step):  # a block of rows at a time: no float64 copy of a large layer
+        block = key[r:r + step]
+        block = (np.abs(block) if scores is None else block).astype(np.float64).reshape(-1, cols // m, m)
+        # a stable sort of the negated scores puts the largest first and ties in column order
+        order = np.argsort(-block, axis=2, kind="stable")[:, :, :n]
+        part = np.zeros(block.shape, dtype=bool)
+        np.put_along_axis(part, order, True, axis=2)
+        mask[r:r + step] = part.reshape(-1, cols)
+    return mask

@@ -147,16 +147,18 @@ def _pad_distinct(uniq: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([uniq, np.full(k - uniq.size, uniq[-1])])
 
 
-def _init_sorted(sv: np.ndarray, uniq: np.ndarray, k: int, init: str, seed: int) -> np.ndarray:
-    """Initial centroids from sorted values ``sv`` and their distinct values ``uniq``."""
+def _init_sorted(sv: np.ndarray, uniq: np.ndarray | None, k: int, init: str, seed: int) -> np.ndarray:
+    """Initial centroids (float64) from sorted values ``sv`` (float32 or float64) and their
+    distinct values ``uniq`` (computed here when None and needed)."""
     if init == "linear":
         # The paper's default: large weights matter most and are rare, so only an
         # evenly spaced grid is sure to put centroids out in the tails.
-        return np.linspace(sv[0], sv[-1], k)
+        return np.linspace(np.float64(sv[0]), np.float64(sv[-1]), k)
     if init == "density":
         # Evenly spaced over the CDF: centre of each of k equal-probability bins.
-        return np.quantile(sv, (np.arange(k) + 0.5) / k)
+        return np.quantile(sv.astype(np.float64, copy=False), (np.arange(k) + 0.5) / k)
     # Forgy: k distinct values drawn at random (distinct, so no cluster starts empty).
+    uniq = (_distinct_sorted(sv) if uniq is None else uniq).astype(np.float64, copy=False)
     if uniq.size <= k:
         return _pad_distinct(uniq, k)
     rng = np.random.default_rng(seed)
@@ -210,41 +212,65 @@ def _split_points(sv: np.ndarray, c: np.ndarray, splits: np.ndarray) -> None:
         splits[j] = lo
 
 
+# Lloyd's prefix sums are kept at every _PREFIX_STRIDE-th position only (the rest are
+# re-added from the nearest one on demand): n / 64 floats instead of n + 1.
+_PREFIX_STRIDE = 64
+
+
+@numba.njit(cache=True)
+def _prefix_at(sv: np.ndarray, shift: float, chk: np.ndarray, i: int) -> float:
+    """The running sum of ``sv[t] - shift`` over t < i, continued from the checkpoint below i
+    in the same order of additions as the full prefix array, so bit for bit its value."""
+    c = i // _PREFIX_STRIDE
+    acc = chk[c]
+    for t in range(c * _PREFIX_STRIDE, i):
+        acc += np.float64(sv[t]) - shift
+    return acc
+
+
 @numba.njit(cache=True)
 def _lloyd(sv: np.ndarray, c0: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, int]:
-    """Lloyd's algorithm on sorted values; returns (centroids, iterations).
+    """Lloyd's algorithm on sorted values (float32 or float64); returns (centroids, iterations).
 
     Means come from prefix sums of the values shifted by their median (less
-    cancellation), so an iteration costs O(k log n). An empty cluster keeps its
-    old centroid (deterministic; in 1-D this keeps the centroids sorted). Stops
-    when the assignment no longer changes, the largest centroid move is
+    cancellation), accumulated in float64, so an iteration costs O(k log n); only every
+    64th prefix sum is stored (:func:`_prefix_at`), which keeps the memory at n / 64
+    floats and lets float32 values be clustered as they are (float64 arithmetic on
+    them is exact to convert, so the result equals that of their float64 copy). An empty
+    cluster keeps its old centroid (deterministic; in 1-D this keeps the centroids
+    sorted). Stops when the assignment no longer changes, the largest centroid move is
     <= tol, or after max_iter updates. The labels implied by the returned
     centroids are always their nearest-centroid assignment.
     """
     n = sv.size
     k = c0.size
-    shift = sv[n // 2]
-    prefix = np.empty(n + 1)
-    prefix[0] = 0.0
+    shift = np.float64(sv[n // 2])
+    chk = np.empty(n // _PREFIX_STRIDE + 1)
     acc = 0.0
     for i in range(n):
-        acc += sv[i] - shift
-        prefix[i + 1] = acc
+        if i % _PREFIX_STRIDE == 0:
+            chk[i // _PREFIX_STRIDE] = acc
+        acc += np.float64(sv[i]) - shift
+    if n % _PREFIX_STRIDE == 0:
+        chk[n // _PREFIX_STRIDE] = acc
     c = c0.copy()
     splits = np.empty(k + 1, dtype=np.int64)
     new_splits = np.empty(k + 1, dtype=np.int64)
+    prefix = np.empty(k + 1)
     _split_points(sv, c, splits)
     it = 0
     while it < max_iter:
         it += 1
         move = 0.0
+        for j in range(k + 1):
+            prefix[j] = _prefix_at(sv, shift, chk, splits[j])
         for j in range(k):
             lo = splits[j]
             hi = splits[j + 1]
             if hi > lo:
-                m = shift + (prefix[hi] - prefix[lo]) / (hi - lo)
+                m = shift + (prefix[j + 1] - prefix[j]) / (hi - lo)
                 # a mean lies within its cluster's range; clamp away rounding drift
-                m = min(max(m, sv[lo]), sv[hi - 1])
+                m = min(max(m, np.float64(sv[lo])), np.float64(sv[hi - 1]))
                 move = max(move, abs(m - c[j]))
                 c[j] = m
         _split_points(sv, c, new_splits)
@@ -395,38 +421,107 @@ def kmeans_1d(
     k = _check_k(k)
     init = _check_choice(init, INITS, "init")
     method = _check_choice(method, METHODS, "method")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 0:
-        raise EieInputError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    max_iter = _check_max_iter(max_iter)
     if not isinstance(tol, int | float | np.number) or not (float(tol) >= 0.0) or math.isinf(tol):
         raise EieInputError(f"tol must be a finite number >= 0, got {tol!r}")
 
     sv = np.sort(v)
-    uniq = _distinct_sorted(sv)
-    if uniq.size <= k:
-        centroids = _pad_distinct(uniq, k)
+    centroids = _fit_sorted(sv, k, init, method, int(seed), int(max_iter), float(tol))
+    return centroids, _nearest(v, centroids).astype(np.int64)
+
+
+def _check_max_iter(max_iter: object) -> int:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int | np.integer) or max_iter < 0:
+        raise EieInputError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    return int(max_iter)
+
+
+def _fit_sorted(sv: np.ndarray, k: int, init: str, method: str, seed: int, max_iter: int,
+                tol: float) -> np.ndarray:
+    """Centroids (float64[k], ascending) of sorted, finite values ``sv`` (float32 or float64:
+    float32 values give exactly the centroids of their float64 copy, at half the memory)."""
+    n_distinct = 1 + int(np.count_nonzero(sv[1:] != sv[:-1]))
+    if n_distinct <= k:
+        centroids = _pad_distinct(_distinct_sorted(sv).astype(np.float64), k)
     elif method == "lloyd":
-        c0 = _init_sorted(sv, uniq, k, init, int(seed))
-        centroids, _ = _lloyd(sv, c0.astype(np.float64), int(max_iter), float(tol))
+        c0 = _init_sorted(sv, None, k, init, seed)
+        centroids, _ = _lloyd(sv, c0.astype(np.float64), max_iter, tol)
     else:
-        table = k * uniq.size
+        table = k * n_distinct
         if table > _OPTIMAL_MAX_TABLE:
             raise EieInputError(
-                f"method 'optimal' with k={k} over {uniq.size} distinct values needs a "
+                f"method 'optimal' with k={k} over {n_distinct} distinct values needs a "
                 f"{table * 4 / 2**30:.1f} GiB table (limit {_OPTIMAL_MAX_TABLE * 4 / 2**30:.0f} "
                 "GiB); use method 'lloyd' or fewer bits"
             )
         # Collapse duplicates into weighted points: the DP runs over distinct values.
         first = np.flatnonzero(np.r_[True, sv[1:] != sv[:-1]])
         counts = np.diff(np.r_[first, sv.size]).astype(np.float64)
+        uniq = sv[first].astype(np.float64)
         starts = _optimal_splits(uniq, counts, k)
         centroids = _weighted_means(uniq, counts, starts)
     # Lloyd iterations and the optimal partition keep the centroids sorted; the
-    # sort guards the interval assignment below against any rounding surprise.
-    centroids = np.sort(centroids)
-    return centroids, _nearest(v, centroids).astype(np.int64)
+    # sort guards the interval assignment against any rounding surprise.
+    return np.sort(centroids)
 
 
 # --------------------------------------------------------------------------- layer-level API
+
+
+@numba.njit(cache=True)
+def _count_kept(w, mask, has_mask):  # pragma: no cover - numba
+    """Entries that are non-zero and (with ``has_mask``) in the mask."""
+    m, n = w.shape
+    count = 0
+    for i in range(m):
+        for j in range(n):
+            if w[i, j] != 0 and (not has_mask or mask[i, j]):
+                count += 1
+    return count
+
+
+@numba.njit(cache=True)
+def _gather_kept(w, mask, has_mask, out):  # pragma: no cover - numba
+    """The kept entries (as :func:`_count_kept` counts them) into ``out``, row-major."""
+    m, n = w.shape
+    pos = 0
+    for i in range(m):
+        for j in range(n):
+            x = w[i, j]
+            if x != 0 and (not has_mask or mask[i, j]):
+                out[pos] = x
+                pos += 1
+
+
+@numba.njit(cache=True)
+def _assign_kept(w, mask, has_mask, mids, codes):  # pragma: no cover - numba
+    """codes[i, j] = 1 + index of the nearest centroid of every kept entry: the number of
+    midpoints strictly below the value (np.searchsorted side="left", as :func:`_nearest`)."""
+    m, n = w.shape
+    for i in range(m):
+        for j in range(n):
+            x = w[i, j]
+            if x != 0 and (not has_mask or mask[i, j]):
+                xf = np.float64(x)
+                lo = 0
+                hi = mids.shape[0]
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if mids[mid] < xf:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                codes[i, j] = lo + 1
+
+
+def _bias_column(bias: object, m: int) -> np.ndarray:
+    b = np.asarray(bias)
+    if b.dtype.kind not in "fiu" or b.shape != (m,):
+        raise EieInputError(f"bias must be a real vector of {m} values (one per output row), got dtype "
+                            f"{b.dtype} shape {b.shape}")
+    b = b.astype(np.float64)
+    check_finite(b, "bias")
+    return b
 
 
 def quantize(
@@ -438,28 +533,51 @@ def quantize(
     method: str = "lloyd",
     seed: int = 0,
     max_iter: int = 100,
+    bias: np.ndarray | None = None,
 ) -> Quantized:
     """Share weights: cluster the kept weights into ``2**wbits - 1`` centroids.
 
     Kept weights are ``(weights != 0) & mask`` (mask None = every weight); they
     take codes 1..2**wbits-1, everything else code 0, which decodes to 0.0. A
     layer with no kept weight gets an all-zero codebook and all-zero codes.
+    ``bias`` (one value per row) is appended as the last column, never masked (a zero
+    stays code 0), and shares the codebook: the pipeline's bias column.
+
+    Memory: only the kept values are copied (as float32 for a float32 layer whose bias,
+    if any, float32 holds exactly: the centroids are those of the float64 values bit for
+    bit), sorted in place, and the codes are written straight from the weights, so a
+    float32 layer needs about its own size again, not five float64 copies of it.
     """
     w = check_weights(weights)
     wbits = _check_wbits(wbits)
     init = _check_choice(init, INITS, "init")
     method = _check_choice(method, METHODS, "method")
-    kept = w != 0
-    if mask is not None:
-        kept &= check_mask(mask, w.shape)
+    max_iter = _check_max_iter(max_iter)
+    if w.dtype not in (np.float32, np.float64):  # float16, longdouble: the kernels take these two
+        w = w.astype(np.float64)
+    has_mask = mask is not None
+    mask = check_mask(mask, w.shape) if has_mask else np.zeros((0, 0), dtype=bool)
+    m, n = w.shape
+    b = None if bias is None else _bias_column(bias, m)
+    exact32 = b is None or np.array_equal(b.astype(np.float32).astype(np.float64), b)
+    dtype = np.float32 if w.dtype == np.float32 and exact32 else np.float64
+    n_w = _count_kept(w, mask, has_mask)
+    b_kept = None if b is None else b != 0
+    values = np.empty(n_w + (0 if b is None else int(np.count_nonzero(b_kept))), dtype)
+    _gather_kept(w, mask, has_mask, values)
+    if b is not None:
+        values[n_w:] = b[b_kept]
     codebook = np.zeros(2**wbits, dtype=np.float64)
-    codes = np.zeros(w.shape, dtype=np.uint8)
-    if kept.any():
-        centroids, labels = kmeans_1d(
-            w[kept], 2**wbits - 1, init=init, method=method, seed=seed, max_iter=max_iter
-        )
+    codes = np.zeros((m, n + int(b is not None)), dtype=np.uint8)
+    if values.size:
+        values.sort()
+        centroids = _fit_sorted(values, 2**wbits - 1, init, method, int(seed), max_iter, 0.0)
+        del values
+        mids = _midpoints(centroids)
+        _assign_kept(w, mask, has_mask, mids, codes[:, :n])
+        if b is not None:
+            codes[b_kept, n] = (np.searchsorted(mids, b[b_kept], side="left") + 1).astype(np.uint8)
         codebook[1:] = centroids
-        codes[kept] = (labels + 1).astype(np.uint8)
     return Quantized(codes=codes, codebook=codebook, wbits=wbits)
 
 

@@ -269,13 +269,17 @@ def share_layer(weights: np.ndarray, bias: np.ndarray | None, mask: np.ndarray, 
                 init: str = "linear", method: str = "lloyd", seed: int = 0,
                 max_iter: int = 100) -> Quantized:
     """k-means weight sharing of one layer's kept weights; a bias is the last column, never pruned,
-    and shares the codebook (as :func:`compressor.pipeline.compress_layer` does)."""
-    cols, keep = [weights], [mask]
-    if bias is not None:
-        cols.append(np.asarray(bias)[:, None])
-        keep.append(np.ones((len(bias), 1), bool))
-    return quantize(np.hstack(cols).astype(np.float64), np.hstack(keep), wbits=wbits, init=init,
-                    method=method, seed=seed, max_iter=max_iter)
+    and shares the codebook (as :func:`compressor.pipeline.compress_layer` does).
+
+    The weights are clustered in their own float dtype (:func:`compressor.quantize.quantize`
+    takes the bias as its last column), not through a float64 copy of weights and bias side by
+    side: a 4096 x 11008 float32 layer no longer costs 360 MB more; the codes are the same.
+    """
+    w = np.asarray(weights)
+    if w.dtype.kind != "f":  # integer weights: as float64, as the stacked copy used to be
+        w = w.astype(np.float64)
+    return quantize(w, mask, wbits=wbits, init=init, method=method, seed=seed, max_iter=max_iter,
+                    bias=bias)
 
 
 def share_weights(net: MLP, masks: Sequence[np.ndarray], wbits: int) -> list[Quantized]:

@@ -43,7 +43,8 @@ from compressor.errors import EieError
 from compressor.huffman import HuffmanStream
 from compressor.importers import load_layer
 from compressor.model import EncodedModel
-from eie_sim.config import RANGES as _RANGES, SimConfig
+from eie_sim.config import RANGES as _RANGES
+from eie_sim.config import SimConfig
 
 OUT = Path(__file__).resolve().parent / "out"
 CASE_TIMEOUT_S = 10.0  # a case slower than this is a hang

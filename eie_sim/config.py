@@ -52,7 +52,8 @@ FIELD: dict[str, Field] = {f.name: f for f in FIELDS}
 #: Fields by their flag / TOML name (``spmat_kb``), which is the field's name unless it differs.
 FLAG: dict[str, Field] = {f.flag_name: f for f in FIELDS}
 #: (type, lowest, highest) of every field with a range (for fuzzers and tests).
-RANGES: dict[str, tuple[type, float, float]] = {f.name: (f.kind, f.lo, f.hi) for f in FIELDS if f.lo is not None}
+RANGES: dict[str, tuple[type, float, float]] = {
+    f.name: (f.kind, f.lo, f.hi) for f in FIELDS if f.lo is not None}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from eie_sim.energy_table import (
     table2,
     table_source,
 )
-from eie_sim.units import PRICED, array
+from eie_sim.units import PRICED, array, dram
 
 #: The calibration workload spans 8 cycles of one PE: 8 entries of one column.
 CALIBRATION_CYCLES = 8
@@ -260,7 +260,7 @@ def dense_baseline(m: int, n: int, config: SimConfig, *, resident: bool | None =
     if resident is None:
         resident = weight_bytes <= npe * config.spmat_bytes
     cycles = compute if resident else (
-        max(compute, math.ceil(weight_bytes / config.dram_bytes_per_cycle)) + config.dram_latency_cycles)
+        max(compute, math.ceil(weight_bytes / dram.bytes_per_cycle(config))) + dram.latency_cycles(config))
     rounds = -(-rows_per_pe // config.regs)
     macs = m * n
     counts = Counts()

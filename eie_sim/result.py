@@ -221,8 +221,7 @@ def _host(graph: Graph, config: SimConfig, jobs: Sequence[int]) -> tuple[int, in
             sizes.append(2 * job.layer.n)
         if not job.keep:
             sizes.append(2 * job.layer.m)
-    cycles = sum(dram.transfer_cycles(b, config.dram_bytes_per_cycle, config.dram_latency_cycles)
-                 for b in sizes)
+    cycles = sum(dram.transfer_cycles(b, config) for b in sizes)
     return sum(sizes), cycles
 
 

@@ -75,8 +75,8 @@ def host_vectors(activations: object, graph: Graph) -> dict[str, object]:
         missing = [n for n in names if n not in activations]
         extra = [n for n in activations if n not in names]
         if missing or extra:
-            raise EieInputError(f"the graph's host inputs are {', '.join(names)}; "
-                                + (f"missing: {', '.join(missing)}" if missing else f"unknown: {', '.join(extra)}"))
+            which = f"missing: {', '.join(missing)}" if missing else f"unknown: {', '.join(extra)}"
+            raise EieInputError(f"the graph's host inputs are {', '.join(names)}; {which}")
         return {n: activations[n] for n in names}
     if len(names) != 1:
         raise EieInputError(f"the graph has {len(names)} host inputs ({', '.join(names)}); give the "

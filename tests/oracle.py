@@ -87,8 +87,8 @@ class Hardware:
     act_bytes: int = 2 * 1024
     acc_bits: int = 16
     clock_hz: float = 800e6
-    dram_bytes_per_cycle: float = 16.0
-    dram_latency_cycles: int = 100
+    dram_gbps: float = 12.8
+    dram_latency_ns: float = 125.0
     dram_pj_per_bit: float = 20.0
     energy_table: str | None = None  # a CSV path; None: the packaged table
 
@@ -96,6 +96,16 @@ class Hardware:
     def ptr_cycles(self) -> int:
         """P, a column's minimum (its pointer read)."""
         return 1 if self.ptr_banks == 2 else 2
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """B: the DRAM bandwidth in bytes per accelerator cycle."""
+        return self.dram_gbps * 1e9 / self.clock_hz
+
+    @property
+    def dram_latency_cycles(self) -> int:
+        """L_dram: the DRAM latency rounded up to whole cycles."""
+        return math.ceil(round(self.dram_latency_ns * self.clock_hz / 1e9, 9))
 
 
 @dataclass(frozen=True)
@@ -733,7 +743,8 @@ def run_job(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, tab: dict, plan: _
         "item_segment": np.array([i for i, res in enumerate(parts) for _ in res["items"]], np.int64),
         "segment_rows": [res["rows"] for res in parts], "rows_per_round": per_round,
         "t": cat([res["t"] + s0 for res, s0 in zip(parts, starts, strict=True)]),
-        "t_before_credits": cat([res["t_before_credits"] + s0 for res, s0 in zip(parts, starts, strict=True)]),
+        "t_before_credits": cat([res["t_before_credits"] + s0
+                                 for res, s0 in zip(parts, starts, strict=True)]),
         "s": cat([res["s"] + s0 for res, s0 in zip(parts, starts, strict=True)], axis=1),
         "fin": cat([res["fin"] + s0 for res, s0 in zip(parts, starts, strict=True)], axis=1),
         "c": cat([res["c"] for res in parts], axis=1), "T_scan": [res["T_scan"] for res in parts],
@@ -745,7 +756,8 @@ def run_job(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, tab: dict, plan: _
     }
 
 
-def layer_figures(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, *, fa: int = 15, relu: bool = False) -> dict:
+def layer_figures(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, *, fa: int = 15,
+                  relu: bool = False) -> dict:
     """One layer alone (resident if it fits the whole SRAMs, else tiled in their halves) on the
     fixed-point inputs ``a_fix``."""
     tab = slice_table(layer, hw.n_pes, hw.regs)

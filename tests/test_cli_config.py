@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eie_sim.study.cli import build_parser, main, resolve_config
 from eie_sim.config import FIELDS, FLAG, SimConfig
+from eie_sim.study.cli import build_parser, main, resolve_config
 
 ENERGY_CSV = Path(__file__).resolve().parents[1] / "eie_sim" / "data" / "energy_45nm.csv"
 
@@ -37,8 +37,8 @@ FLAG_CASES: dict[str, tuple[str, str, object]] = {
     "--act-kb": ("act_bytes", "4", 4 * 1024),
     "--acc-bits": ("acc_bits", "24", 24),
     "--clock-mhz": ("clock_hz", "1000", 1e9),
-    "--dram-bw": ("dram_bytes_per_cycle", "8.5", 8.5),
-    "--dram-latency": ("dram_latency_cycles", "50", 50),
+    "--dram-bw": ("dram_gbps", "8.5", 8.5),
+    "--dram-latency": ("dram_latency_ns", "50", 50.0),
     "--dram-pj-per-bit": ("dram_pj_per_bit", "10", 10.0),
     "--energy-table": ("energy_table", "<energy.csv>", "<energy.csv>"),  # a copied CSV, see below
     "--max-cycles": ("max_cycles", "1000000", 1_000_000),
@@ -173,7 +173,7 @@ def test_flag_wins_over_toml(flag: str, tmp_path: Path, energy_csv: str) -> None
     in_file = {"n_pes": 4, "queue_depth": 2, "broadcast_latency": 3, "ptr_banks": 2, "bypass": True,
                "acc_latency": 5, "regs": 8, "spmat_bytes": 4096, "word_bits": 32,
                "ptr_bytes": 1024, "ptr_bits": 16, "act_bytes": 512, "acc_bits": 20, "clock_hz": 5e8,
-               "dram_bytes_per_cycle": 4.0, "dram_latency_cycles": 7, "dram_pj_per_bit": 1.5,
+               "dram_gbps": 4.0, "dram_latency_ns": 7.0, "dram_pj_per_bit": 1.5,
                "energy_table": str(ENERGY_CSV), "max_cycles": 123456789}
     assert in_file[field] != value
     toml = write_toml(tmp_path / "arch.toml", in_file)
@@ -186,7 +186,7 @@ def test_toml_takes_the_flags_names_and_units(tmp_path: Path) -> None:
                                                 "bypass": False, "ptr_banks": 1, "dram_bw": 8})
     assert resolve(["--config", str(toml)]) == SimConfig(
         n_pes=8, queue_depth=3, spmat_bytes=64 * 1024, clock_hz=1e9, bypass=False, ptr_banks=1,
-        dram_bytes_per_cycle=8.0)
+        dram_gbps=8.0)
 
 
 @pytest.mark.parametrize("values,message", [

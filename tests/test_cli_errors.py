@@ -15,10 +15,10 @@ import pytest
 
 from benchmarks.fuzz import flip_bits, time_limit
 from compressor import eiefile
-from eie_sim.study import cli
-from eie_sim.study.cli import main
 from eie_sim.config import FLAG
 from eie_sim.config import RANGES as _RANGES
+from eie_sim.study import cli
+from eie_sim.study.cli import main
 from tests.conftest import run
 
 FAST = ("--engine", "fast")

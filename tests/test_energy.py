@@ -135,7 +135,8 @@ def test_energy_equals_independent_sum_of_count_times_event_energy():
     assert b.total_j == close(expected, rel=1e-12)
     assert set(b.by_unit_j) == set(UNITS)
     assert sum(b.by_event_j.values()) == close(b.total_j, rel=1e-12)
-    assert b.by_event_j["arith.multiply"] == close(given[("arith", "multiply")] * pj[("arith", "multiply")] * 1e-12)
+    mult = ("arith", "multiply")
+    assert b.by_event_j["arith.multiply"] == close(given[mult] * pj[mult] * 1e-12)
     assert b.dynamic_j["dram"] == close(given[("dram", "bit")] * 20.0 * 1e-12)
     assert b.static_j["ccu"] == 0.0 and b.static_j["dram"] == 0.0
     assert b.static_j["spmat_read"] == close(given[("spmat_read", "cycle")] * static_pj(config)["spmat_read"]
@@ -292,7 +293,7 @@ def test_dense_baseline_resident():
 
 
 def test_dense_baseline_streamed():
-    config = SimConfig(dram_bytes_per_cycle=16.0, dram_latency_cycles=100)
+    config = SimConfig(dram_gbps=12.8, dram_latency_ns=125.0)  # 16 bytes a cycle, 100 cycles
     m, n = 4096, 4096  # 32 MiB of 16-bit weights > 8 MiB of SRAM
     r = dense_baseline(m, n, config)
     compute = math.ceil(m / 64) * n + 3
@@ -301,7 +302,7 @@ def test_dense_baseline_streamed():
     assert r["cycles"] == max(compute, transfer) + 100 == 2_097_252
     assert r["energy_by_unit_j"]["dram"] == close(16 * m * n * 20.0 * 1e-12)
     # compute-bound when DRAM is fast: the max picks the compute side
-    fast = dense_baseline(m, n, config.replace(dram_bytes_per_cycle=1024.0))
+    fast = dense_baseline(m, n, config.replace(dram_gbps=819.2))  # 1024 bytes a cycle
     assert fast["cycles"] == compute + 100
 
 

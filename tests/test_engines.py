@@ -248,7 +248,8 @@ class EngineContract:
         cfg = SimConfig(n_pes=n_pes, regs=int(rng.integers(1, 5)), queue_depth=int(rng.integers(1, 6)),
                         bypass=False, acc_latency=int(rng.integers(2, 6)),
                         ptr_banks=int(rng.integers(1, 3)),
-                        spmat_bytes=int(rng.choice([64, 256, 128 * KB])), ptr_bytes=int(rng.choice([48, 64 * KB])),
+                        spmat_bytes=int(rng.choice([64, 256, 128 * KB])),
+                        ptr_bytes=int(rng.choice([48, 64 * KB])),
                         check=True)
         m, n = int(rng.integers(8, 40)), int(rng.integers(4, 30))
         layer = pair(random_codes(rng, m, n + 1, 0.3 + 0.5 * rng.random()), random_codebook(rng),

@@ -34,7 +34,8 @@ from compressor.errors import EieConfigError, EieError, EieFormatError
 from compressor.huffman import HuffmanStream
 from compressor.importers import load_layer, load_npy
 from compressor.model import EncodedModel
-from eie_sim.config import RANGES as _RANGES, SimConfig
+from eie_sim.config import RANGES as _RANGES
+from eie_sim.config import SimConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -27,6 +27,7 @@ from compressor.train import (
     train,
 )
 from eie_sim.config import SimConfig
+from eie_sim.simulate import simulate
 from eie_sim.study.examples.lenet import (
     SIZES,
     TARGET_DENSITIES,
@@ -36,7 +37,6 @@ from eie_sim.study.examples.lenet import (
     run_lenet_example,
 )
 from eie_sim.study.examples.mnist import load_digits, load_mnist
-from eie_sim.simulate import simulate
 
 N_TRAIN, N_TEST, N_SIM = 1000, 200, 200
 

@@ -611,7 +611,7 @@ def tile_fits(counts_per_pe: list[int], cols: int, epw: int, hw: Hardware) -> bo
 def test_tiling_and_dram_schedule() -> None:
     rng = np.random.default_rng(99)
     hw = Hardware(n_pes=3, regs=4, word_bits=32, spmat_bytes=16, ptr_bytes=14, ptr_bits=8,
-               queue_depth=2, dram_bytes_per_cycle=3.0, dram_latency_cycles=7)  # fmt: skip
+               queue_depth=2, dram_gbps=2.4, dram_latency_ns=8.75)  # fmt: skip
     ibits, wbits = 2, 4
     epw = 32 // 6  # 5 entries per word; half SRAM = 2 words = 10 entries; <= 6 columns
     n_tiles_seen = []

@@ -22,8 +22,8 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from compressor.errors import EieInputError
-from eie_sim.study import plots
 from eie_sim.config import SimConfig
+from eie_sim.study import plots
 from eie_sim.study.sweep import load_results, make_points, run_sweep
 
 LAYERS3 = ("Alex-6", "Alex-7", "NT-We")

@@ -12,8 +12,8 @@ from compressor.errors import EieInputError, EieSimulationError
 from compressor.pipeline import CompressOptions, compress_layer, compress_model
 from compressor.provenance import CONTRACT_VERSION
 from eie_sim import SimConfig, simulate
-from eie_sim.study.cli import main
 from eie_sim.simulate import EieWarning
+from eie_sim.study.cli import main
 from eie_sim.study.trace import trace_events
 
 
@@ -90,8 +90,8 @@ def test_trace_file(model, tmp_path):
 
 
 def test_trace_refuses_huge_runs(model, monkeypatch):
-    from eie_sim.study import trace as trace_mod
     from eie_sim.simulate import simulate_runs
+    from eie_sim.study import trace as trace_mod
 
     _, m, runs = simulate_runs(model, np.ones(32), SimConfig(n_pes=8), engine="fast")
     monkeypatch.setattr(trace_mod, "MAX_EVENTS", 10)

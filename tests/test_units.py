@@ -63,7 +63,7 @@ def sink(env: simpy.Environment, channel, count: int, *, interval: int = 1, init
     return env.process(run()), got
 
 
-# --------------------------------------------------------------------------------------------- channels
+# -------------------------------------------------------------------------------------------------- channels
 
 
 def test_channel_blocks_a_full_put_and_an_empty_get():
@@ -100,7 +100,7 @@ def test_timed_channel_delivers_at_the_senders_cycle():
     assert got == [(5, "x"), (6, "y")]
 
 
-# --------------------------------------------------------------------------------------------- the queues
+# ------------------------------------------------------------------------------------------------ the queues
 
 
 def test_queues_credit_the_broadcast_and_count_their_occupancy():
@@ -141,7 +141,7 @@ def test_queue_occupancy_is_measured_at_the_end_of_each_cycle():
     assert (q.occupancy_sum, q.occupancy_max) == (3, 1)
 
 
-# --------------------------------------------------------------------------------------------- the CCU
+# --------------------------------------------------------------------------------------------------- the CCU
 
 
 def ccu_harness(rows: list[list[int]], *, depth: int, pop_interval: int = 1):
@@ -201,7 +201,7 @@ def test_lnzd_tree_yields_non_zero_lanes_in_order():
     assert ccu.lnzd_nodes(64) == 21 and ccu.lnzd_nodes(5) == 3 and ccu.lnzd_nodes(1) == 1
 
 
-# --------------------------------------------------------------------------------------------- pointer read
+# ---------------------------------------------------------------------------------------------- pointer read
 
 
 def pointer_harness(sizes: list[int], visible: list[int], extra: list[int], *, banks: int):
@@ -267,7 +267,7 @@ def test_pointer_banks_hold_even_and_odd_slots():
         unit.write(14, np.array([1, 2, 3]))
 
 
-# --------------------------------------------------------------------------------------------- sparse-matrix read
+# ---------------------------------------------------------------------------------------- sparse-matrix read
 
 
 def test_sparse_matrix_read_keeps_the_last_word():
@@ -311,7 +311,7 @@ def test_sparse_matrix_read_unpacks_entries_that_do_not_fill_a_byte():
     assert unit.word_reads == 2
 
 
-# --------------------------------------------------------------------------------------------- arithmetic
+# ------------------------------------------------------------------------------------------------ arithmetic
 
 
 class Owner:
@@ -404,7 +404,7 @@ def test_arithmetic_drains_after_the_segments_last_column():
     assert unit.event_counts() == {"codebook_read": 0, "multiply": 0, "add": 0}
 
 
-# --------------------------------------------------------------------------------------------- activation read/write
+# ------------------------------------------------------------------------------------- activation read/write
 
 
 def test_activation_read_write_feeds_the_scan_and_writes_back_with_relu():
@@ -441,15 +441,15 @@ def test_activation_read_write_feeds_the_scan_and_writes_back_with_relu():
     assert unit.sram_writes == 3 and unit.spill_bytes == 6
 
 
-# --------------------------------------------------------------------------------------------- DRAM
+# ------------------------------------------------------------------------------------------------------ DRAM
 
 
 def test_dram_streams_tiles_into_alternate_halves_with_double_buffering():
     """A layer too big for the SRAMs, tiled; each tile computes 50 cycles. Tile t + 1 starts loading
     when tile t's load ends, and lands only once tile t - 1 (the same half) has finished."""
     rng = np.random.default_rng(4)
-    config = SimConfig(n_pes=2, spmat_bytes=64, ptr_bytes=32, dram_bytes_per_cycle=4.0,
-                       dram_latency_cycles=3)
+    config = SimConfig(n_pes=2, spmat_bytes=64, ptr_bytes=32, dram_gbps=3.2,
+                       dram_latency_ns=3.75)  # 4 bytes and 3 cycles of latency at 800 MHz
     codes = ((rng.random((8, 30)) < 0.5) * rng.integers(1, 16, (8, 30))).astype(np.uint8)
     layer = encode_layer(codes, np.linspace(-1, 1, 16) * (np.arange(16) > 0), n=30, has_bias=False,
                          n_pes=2, regs=64, word_bits=64)
@@ -482,7 +482,8 @@ def test_dram_streams_tiles_into_alternate_halves_with_double_buffering():
             unit.finished.offer(t)
 
     finish(env, env.process(array()))
-    load = [dram.transfer_cycles(seg.dram_bytes, 4.0, 3) for seg in plan.segments]
+    assert (dram.bytes_per_cycle(config), dram.latency_cycles(config)) == (4.0, 3)
+    load = [-(-seg.dram_bytes // 4) + 3 for seg in plan.segments]
     start, end = dram.schedule(load, [50] * len(load))
     assert starts == start.tolist()
     assert unit.streamed_bytes == sum(seg.dram_bytes for seg in plan.segments)

@@ -194,8 +194,7 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
     if plan.resident:
         start, end = np.zeros(1, np.int64), np.asarray(compute, np.int64)
     else:
-        load = [dram.transfer_cycles(seg.dram_bytes, config.dram_bytes_per_cycle, config.dram_latency_cycles)
-                for seg in segs]
+        load = [dram.transfer_cycles(seg.dram_bytes, config) for seg in segs]
         start, end = dram.schedule(load, compute)
     for items in seg_items:
         _macs(layer.v, layer.entry_rows, layer.pe_offsets, layer.ptr, items.slices, items.values,
@@ -243,7 +242,8 @@ def _counts(layer: EncodedLayer, plan: LayerPlan, scans: Sequence[Scan], seg_ite
     return c
 
 
-def _times(scans: Sequence[Scan], seg_items: Sequence[Items], start: np.ndarray, end: np.ndarray) -> ItemTimes:
+def _times(scans: Sequence[Scan], seg_items: Sequence[Items], start: np.ndarray,
+           end: np.ndarray) -> ItemTimes:
     """The job's item timeline: the segments' on the job's cycle axis."""
     def joined(name: str, shifted: bool = True) -> np.ndarray:
         parts = [getattr(sc, name) + (t0 if shifted else 0) for sc, t0 in zip(scans, start, strict=True)]

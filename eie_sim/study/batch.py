@@ -174,7 +174,8 @@ def simulate_batch(workload: Workload, inputs: Inputs | np.ndarray | dict[str, n
             arr = np.asarray(inputs)
             arr = arr[None, :] if arr.ndim == 1 else arr
             if arr.ndim != 2:
-                raise EieInputError(f"inputs have shape {arr.shape}; expected a vector or a batch (inputs, n)")
+                raise EieInputError(f"inputs have shape {arr.shape}; "
+                                    "expected a vector or a batch (inputs, n)")
             inputs = Inputs(arr.astype(np.float64), "array", np.ndim(inputs) == 1)
         if len(names) != 1:
             raise EieInputError(f"the workload has {len(names)} host inputs ({', '.join(names)}); give "

@@ -303,7 +303,8 @@ def _workload(args: argparse.Namespace, config: SimConfig) -> Graph:
         w = check_weight_array(load_npy(args.weights), args.weights)
         b = load_npy(args.bias) if args.bias else None
         layers = [(name, w, b)]
-        return Graph.chain(compress_model(layers, compress_options(args, 1, config), source=str(args.weights)))
+        options = compress_options(args, 1, config)
+        return Graph.chain(compress_model(layers, options, source=str(args.weights)))
     raise EieInputError("nothing to simulate: give MODEL.eie, GRAPH.toml or --weights W.npy")
 
 
@@ -333,7 +334,8 @@ def _simulation_inputs(args: argparse.Namespace, graph: Graph) -> dict[str, Inpu
             out[name] = load_inputs(given[name], n)
         else:
             x = random_activations(n, args.act_density, args.seed + i)
-            out[name] = Inputs(x[None, :], f"random (density {args.act_density:g}, seed {args.seed + i})", True)
+            what = f"random (density {args.act_density:g}, seed {args.seed + i})"
+            out[name] = Inputs(x[None, :], what, True)
     sizes = {len(v) for v in out.values()}
     if len(sizes) != 1:
         raise EieInputError("--activations: the host inputs' batches differ in size: "

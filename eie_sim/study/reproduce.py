@@ -25,7 +25,6 @@ import pandas as pd
 
 from compressor.outputs import check_writable, write_atomic
 from compressor.provenance import provenance
-from eie_sim.study import plots
 from eie_sim.config import SimConfig
 from eie_sim.energy import (
     UNITS,
@@ -35,6 +34,7 @@ from eie_sim.energy import (
     max_calibratable_periphery,
 )
 from eie_sim.energy_table import load_energy_table
+from eie_sim.study import plots
 from eie_sim.study.baselines import host_numpy_us, paper_headline, paper_table4, paper_time_us
 from eie_sim.study.sweep import Point, make_points, run_sweep
 from eie_sim.workload.benchmarks import BENCHMARKS, DEFAULT_SPARSITY, SPARSITY_MODELS, VARIATION_RULES

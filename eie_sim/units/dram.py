@@ -29,10 +29,10 @@ TITLE = "DRAM"
 TABLE2 = False
 
 FIELDS = (
-    Field("dram_bytes_per_cycle", 16.0, float, "DRAM bandwidth", "DRAM bandwidth",
-          unit="bytes/cycle", lo=1e-3, hi=1e6, flag="dram_bw"),
-    Field("dram_latency_cycles", 100, int, "DRAM latency", "DRAM latency per transfer (a tile)",
-          unit="cycles", lo=0, hi=10**7, flag="dram_latency"),
+    Field("dram_gbps", 12.8, float, "DRAM bandwidth", "DRAM bandwidth (the contract's 16 bytes a cycle "
+          "at 800 MHz)", unit="GB/s", lo=1e-3, hi=1e5, flag="dram_bw"),
+    Field("dram_latency_ns", 125.0, float, "DRAM latency", "DRAM latency per transfer (a tile; the "
+          "contract's 100 cycles at 800 MHz)", unit="ns", lo=0.0, hi=1e7, flag="dram_latency"),
     Field("dram_pj_per_bit", 20.0, float, "DRAM energy", "DRAM energy per bit moved", unit="pJ/bit",
           lo=0.0, hi=1e6),
 )
@@ -52,9 +52,19 @@ def buffer_half(tile: int) -> int:
     return tile % 2
 
 
-def transfer_cycles(nbytes: int, bytes_per_cycle: float, latency: int) -> int:
+def bytes_per_cycle(c: object) -> float:
+    """B: the channel's bytes per accelerator cycle (GB/s at the configured clock)."""
+    return c.dram_gbps * 1e9 / c.clock_hz
+
+
+def latency_cycles(c: object) -> int:
+    """L_dram: the latency in whole accelerator cycles (rounded up)."""
+    return math.ceil(round(c.dram_latency_ns * c.clock_hz / 1e9, 9))
+
+
+def transfer_cycles(nbytes: int, c: object) -> int:
     """Cycles to move ``nbytes`` over the channel: ``ceil(bytes / B) + L_dram``."""
-    return math.ceil(nbytes / bytes_per_cycle) + latency
+    return math.ceil(nbytes / bytes_per_cycle(c)) + latency_cycles(c)
 
 
 def schedule(load: Sequence[int], compute: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +138,8 @@ class DramChannel:
         self.control = Channel(env)
         self.loaded = Channel(env)
         self.finished = Channel(env)
-        self.spmat_fill, self.ptr_fill, self.filled, self.spill = list(spmat_fill), list(ptr_fill), filled, spill
+        self.spmat_fill, self.ptr_fill = list(spmat_fill), list(ptr_fill)
+        self.filled, self.spill = filled, spill
         # state
         self.bytes_per_cycle = bytes_per_cycle
         self.latency = latency
@@ -142,7 +153,7 @@ class DramChannel:
 
     @classmethod
     def from_config(cls, env: simpy.Environment, config: object, **ports: object) -> DramChannel:
-        return cls(env, bytes_per_cycle=config.dram_bytes_per_cycle, latency=config.dram_latency_cycles,
+        return cls(env, bytes_per_cycle=bytes_per_cycle(config), latency=latency_cycles(config),
                    ptr_bits=config.ptr_bits, **ports)
 
     def run(self):
@@ -163,7 +174,7 @@ class DramChannel:
                     done = yield self.finished.get()
                 images = segment_images(load.layer, seg, ptr_bits=self.ptr_bits)
                 nbytes = sum(img.nbytes for img in images)
-                yield env.timeout(transfer_cycles(nbytes, self.bytes_per_cycle, self.latency))
+                yield env.timeout(math.ceil(nbytes / self.bytes_per_cycle) + self.latency)  # the transfer
                 half = buffer_half(t)
                 yield from self._copy(images, region.spmat_address(half), region.ptr_address(half))
                 self.streamed_bytes += nbytes

@@ -39,7 +39,8 @@ class ProcessingElement:
         # interface
         self.env = env
         self.index = index
-        self.queue = act_queue.ActivationQueue(env, depth=config.queue_depth, latency=config.broadcast_latency)
+        self.queue = act_queue.ActivationQueue(env, depth=config.queue_depth,
+                                               latency=config.broadcast_latency)
         self.control = Channel(env)
         self.act_control = Channel(env)
         self.sources = Channel(env, capacity=1)

@@ -219,7 +219,8 @@ def load_graph(path: str | Path) -> Graph:
     known = {"job", "fa", "input_after_relu"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise EieFormatError(f"{p}: unknown top-level key {unknown[0]!r}; a graph has {', '.join(sorted(known))}")
+        raise EieFormatError(f"{p}: unknown top-level key {unknown[0]!r}; "
+                             f"a graph has {', '.join(sorted(known))}")
     tables = data.get("job")
     if not isinstance(tables, list) or not tables:
         raise EieFormatError(f"{p}: no [[job]] tables; a graph file lists its jobs as [[job]] tables")

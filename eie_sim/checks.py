@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from compressor.encode import EncodedLayer
-from eie_sim.config import SimConfig
+from eie_sim.config import SimConfig, knobs
 from eie_sim.counts import Counts, known_events
 from eie_sim.energy import EnergyModel, energy
 from eie_sim.memory import LayerPlan
@@ -45,8 +45,8 @@ def _visited(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray) -> list[tu
 def implied_counts(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray, config: SimConfig) -> dict:
     """What the layout implies for one layer's run, by walking the entries of every visited slice."""
     n_pes, epw = layer.n_pes, layer.entries_per_word
-    p_cycles = ptr_read.read_cycles(config.ptr_banks)
-    word_reads = entries = kept = items = rows = 0
+    kn = knobs(config)
+    word_reads = entries = kept = items = rows = pointer_reads = 0
     busy = np.zeros(n_pes, np.int64)
     kept_before = [np.concatenate([[0], np.cumsum(layer.v[layer.pe_offsets[p]:layer.pe_offsets[p + 1]] != 0)])
                    for p in range(n_pes)]  # per PE: kept entries before entry e
@@ -56,7 +56,12 @@ def implied_counts(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray, conf
         for p in range(n_pes):
             first, end = layer.ptr[p, slices], layer.ptr[p, slices + 1]
             sizes = end - first
-            busy[p] += int(np.maximum(sizes, p_cycles).sum())
+            # the pointer read unit's own rule, asked once per distinct column size
+            distinct, which = np.unique(sizes, return_inverse=True)
+            read = np.array([ptr_read.column_cycles(kn, int(s)) for s in distinct], np.int64)[which]
+            pointer_reads += sum(ptr_read.column_accesses(kn, int(s)) * int(np.count_nonzero(which == i))
+                                 for i, s in enumerate(distinct))
+            busy[p] += int(np.maximum(sizes, read).sum())
             entries += int(sizes.sum())
             kept += int((kept_before[p][end] - kept_before[p][first]).sum())
             full = sizes > 0
@@ -65,7 +70,7 @@ def implied_counts(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray, conf
             word_reads += int((w1 - w0 + 1).sum() - np.count_nonzero(w0[1:] == w1[:-1]))
     return {
         "queue pushes": n_pes * items, "queue pops": n_pes * items,
-        "pointer reads": n_pes * items * p_cycles, "sparse-matrix word reads": word_reads,
+        "pointer reads": pointer_reads, "sparse-matrix word reads": word_reads,
         "entries processed": entries, "kept entries processed": kept, "multiplies": entries,
         "destination register reads": kept, "destination register writes": kept,
         "source activation reads": layer.ncols * layer.rounds, "write-backs": layer.m,

@@ -226,7 +226,9 @@ def _counts(layer: EncodedLayer, plan: LayerPlan, scans: Sequence[Scan], seg_ite
     c = Counts()
     c.add(act_queue.NAME, "push", n_pes * n_items)
     c.add(act_queue.NAME, "pop", n_pes * n_items)
-    c.add(ptr_read.NAME, "read", sum(int(sc.pointer_reads) for sc in scans))
+    for action, count in ptr_read.closed_form_counts(sum(int(sc.pointer_reads) for sc in scans),
+                                                     n_pes * n_items, config).items():
+        c.add(ptr_read.NAME, action, count)
     c.add(spmat_read.NAME, "word_read", sum(int(sc.word_reads) for sc in scans))
     for action in ("codebook_read", "multiply", "add"):
         c.add(arith.NAME, action, entries)

@@ -217,6 +217,12 @@ def column_accesses(knobs, entries: int) -> int:
     return 1 if knobs.ptr_banks == 2 else 2
 
 
+def closed_form_counts(pointer_reads: int, visits: int, c: object) -> dict[str, int]:
+    """The unit's events in the fast engine: the scan's pointer accesses (``column_accesses``
+    summed) over ``visits`` PE-visits of columns."""
+    return {"read": pointer_reads}
+
+
 # --------------------------------------------------------------------------- line trace
 
 

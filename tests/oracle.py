@@ -84,6 +84,7 @@ class Hardware:
     spmat_bytes: int = 128 * 1024
     ptr_bytes: int = 64 * 1024
     ptr_bits: int = 18
+    column_bitmap: bool = False  # skip a PE's empty column slices: no pointer read, no cycle
     act_bytes: int = 2 * 1024
     acc_bits: int = 16
     clock_hz: float = 800e6
@@ -96,6 +97,11 @@ class Hardware:
     def ptr_cycles(self) -> int:
         """P, a column's minimum (its pointer read)."""
         return 1 if self.ptr_banks == 2 else 2
+
+    def column_minimum(self, entries: int) -> int:
+        """The cycles a PE spends on a column slice of ``entries`` entries at least: ``P``, or
+        none for an empty slice that the column bitmap skips."""
+        return 0 if self.column_bitmap and entries == 0 else self.ptr_cycles
 
     @property
     def dram_bytes_per_cycle(self) -> float:
@@ -524,6 +530,7 @@ class _Pe:
         self.round = -1
         self.buffered = -1  # the sparse-matrix word in the read buffer
         self.word_reads = self.pointer_reads = self.issued = self.kept = self.bypasses = 0
+        self.bitmap_reads = 0
         self.s: dict[int, int] = {}
         self.fin: dict[int, int] = {}
 
@@ -534,12 +541,17 @@ class _Pe:
         if col is not None and col[3] == len(col[2]) and x >= col[1] + hw.ptr_cycles:
             self.fin[col[0]] = x
             col = self.column = None
-        if col is None and self.queue and t[self.queue[0]] + hw.broadcast_latency <= x:
+        while col is None and self.queue and t[self.queue[0]] + hw.broadcast_latency <= x:
             k = self.queue.popleft()
             rnd, _, per_pe = items[k]
             if rnd != self.round:  # a new round: its registers hold other outputs
                 self.hist, self.last_update, self.round = {}, None, rnd
             self.s[k] = x
+            if hw.column_bitmap and not per_pe[self.p]:
+                self.fin[k] = x  # the bitmap says empty: dropped this cycle, the next one may pop
+                self.bitmap_reads += 1
+                continue
+            self.bitmap_reads += hw.column_bitmap
             self.pointer_reads += 1 if hw.ptr_banks == 2 else 2
             col = self.column = [k, x, per_pe[self.p], 0]
         if col is None or col[3] == len(col[2]):
@@ -622,7 +634,7 @@ def run_segment(rows: list[list[tuple[int, int, int]]], entries_of, hw: Hardware
     c = np.array([[len(it[2][p]) for it in items] for p in range(n)], np.int64).reshape(n, k_total)
     kept = np.array([[sum(1 for reg, _ in it[2][p] if reg >= 0) for it in items] for p in range(n)],
                     np.int64).reshape(n, k_total)
-    cost = np.maximum(hw.ptr_cycles, c)
+    cost = np.maximum(np.vectorize(hw.column_minimum, otypes=[np.int64])(c), c) if c.size else c
     return {
         "items": [(r, j) for r, j, _ in items], "positions": positions, "rows": len(rows), "kept_each": kept,
         "t": np.array(t, np.int64),
@@ -631,6 +643,7 @@ def run_segment(rows: list[list[tuple[int, int, int]]], entries_of, hw: Hardware
         "ccu_stall_cycles": int(np.sum(np.array(t, np.int64) - np.array(found, np.int64))),
         "bypass": sum(pe.bypasses for pe in pes), "row_loads": loads, "occupancy": occ,
         "word_reads": sum(pe.word_reads for pe in pes), "pointer_reads": sum(pe.pointer_reads for pe in pes),
+        "bitmap_reads": sum(pe.bitmap_reads for pe in pes),
         "issued": sum(pe.issued for pe in pes), "kept": sum(pe.kept for pe in pes),
     }
 
@@ -711,6 +724,7 @@ def run_job(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, tab: dict, plan: _
     counts = {
         ("act_queue", "push"): n * k_total, ("act_queue", "pop"): n * k_total,
         ("ptr_read", "read"): sum(res["pointer_reads"] for res in parts),
+        ("ptr_read", "bitmap_read"): sum(res["bitmap_reads"] for res in parts),
         ("spmat_read", "word_read"): sum(res["word_reads"] for res in parts),
         ("arith", "codebook_read"): issued, ("arith", "multiply"): issued, ("arith", "add"): issued,
         # the destination registers: a read and a write per kept entry (padding has its write
@@ -766,9 +780,11 @@ def layer_figures(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, *, fa: int =
 
 def _sram_bytes(counts: dict, hw: Hardware) -> int:
     """Bytes read or written at the SRAMs: whole words, the pointers each access reads (two with
-    two banks, one with one), 16 bits per activation SRAM read or write."""
+    two banks, one with one), a bit per column-bitmap lookup, 16 bits per activation SRAM read
+    or write."""
     bits = (counts[("spmat_read", "word_read")] * hw.word_bits
             + counts[("ptr_read", "read")] * (2 if hw.ptr_banks == 2 else 1) * hw.ptr_bits
+            + counts[("ptr_read", "bitmap_read")]
             + 16 * (counts[("act_rw", "sram_read")] + counts[("act_rw", "sram_write")]))
     return -(-bits // 8)
 
@@ -877,6 +893,8 @@ def prices(hw: Hardware) -> Prices:
             ("act_queue", "push"): fifo, ("act_queue", "pop"): fifo,
             ("ptr_read", "read"): 2 * sram(d.ptr_bytes / 2, d.ptr_bits) if d.ptr_banks == 2
             else sram(d.ptr_bytes, d.ptr_bits),
+            # the column bitmap: one bit per pointer slot, read a bit at a time
+            ("ptr_read", "bitmap_read"): sram(max(1, d.ptr_bytes * 8 // d.ptr_bits) / 8, 1),
             ("spmat_read", "word_read"): sram(d.spmat_bytes, d.word_bits),
             ("arith", "codebook_read"): sram(16 * 16 / 8, 16), ("arith", "multiply"): consts["mult16"],
             ("arith", "add"): consts["add32"] * d.acc_bits / 32,
@@ -905,8 +923,8 @@ def prices(hw: Hardware) -> Prices:
         static_mw = power[unit] - per_8[unit] / 8 * ref.clock_hz * 1e-9
         if unit == "spmat_read":
             static_mw *= hw.spmat_bytes / ref.spmat_bytes
-        if unit == "ptr_read":
-            static_mw *= hw.ptr_bytes / ref.ptr_bytes
+        if unit == "ptr_read":  # the bitmap adds a bit to every ptr_bits-bit slot
+            static_mw *= hw.ptr_bytes / ref.ptr_bytes * (1 + 1 / hw.ptr_bits if hw.column_bitmap else 1)
         pj[(unit, "cycle")] = static_mw * 1e9 / hw.clock_hz
     return Prices(pj)
 

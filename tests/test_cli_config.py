@@ -34,6 +34,7 @@ FLAG_CASES: dict[str, tuple[str, str, object]] = {
     "--word-bits": ("word_bits", "128", 128),
     "--ptr-kb": ("ptr_bytes", "32", 32 * 1024),
     "--ptr-bits": ("ptr_bits", "20", 20),
+    "--column-bitmap": ("column_bitmap", "on", True),
     "--act-kb": ("act_bytes", "4", 4 * 1024),
     "--acc-bits": ("acc_bits", "24", 24),
     "--clock-mhz": ("clock_hz", "1000", 1e9),
@@ -172,7 +173,8 @@ def test_flag_wins_over_toml(flag: str, tmp_path: Path, energy_csv: str) -> None
     field, text, value = case(flag, energy_csv)
     in_file = {"n_pes": 4, "queue_depth": 2, "broadcast_latency": 3, "ptr_banks": 2, "bypass": True,
                "acc_latency": 5, "regs": 8, "spmat_bytes": 4096, "word_bits": 32,
-               "ptr_bytes": 1024, "ptr_bits": 16, "act_bytes": 512, "acc_bits": 20, "clock_hz": 5e8,
+               "ptr_bytes": 1024, "ptr_bits": 16, "column_bitmap": False, "act_bytes": 512,
+               "acc_bits": 20, "clock_hz": 5e8,
                "dram_gbps": 4.0, "dram_latency_ns": 7.0, "dram_pj_per_bit": 1.5,
                "energy_table": str(ENERGY_CSV), "max_cycles": 123456789}
     assert in_file[field] != value

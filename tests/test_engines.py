@@ -115,6 +115,22 @@ class EngineContract:
         # the contract's own figures
         assert (result.cycles, result.bypass_count, result.hazard_stall_cycles) == (cycles, bypasses, stalls)
 
+    @pytest.mark.parametrize("bitmap,cycles,busy,pointer_reads", [(False, 14, [6, 6], 8),
+                                                                  (True, 13, [4, 4], 4)])
+    def test_contract_bitmap_example(self, bitmap, cycles, busy, pointer_reads):
+        """The contract's column-bitmap example: column j's two entries all sit in PE j mod 2."""
+        cfg = SimConfig(n_pes=2, queue_depth=4, column_bitmap=bitmap, check=True)
+        codes = np.zeros((4, 4), np.uint8)
+        for j in range(4):
+            codes[[j % 2, j % 2 + 2], j] = j + 1
+        layer = pair(codes, np.linspace(0, 1.5, 16), has_bias=False, config=cfg)
+        result, refs = self.run([layer], np.array([1.0, 0.5, 0.25, 0.75]), 12, cfg)
+        assert (result.cycles, result.busy_cycles) == (cycles, busy)  # the contract's own figures
+        assert result.access_counts["ptr_read.read"] == pointer_reads
+        assert result.access_counts["ptr_read.bitmap_read"] == (8 if bitmap else 0)
+        if bitmap:
+            assert refs[0]["s"].tolist() == [[3, 5, 5, 7], [3, 4, 6, 6]]
+
     # --- edge cases
 
     def test_all_zero_activations(self, rng):
@@ -257,6 +273,27 @@ class EngineContract:
         x = np.where(rng.random(n) < 0.7, rng.random(n) + 0.05, 0.0)
         result, refs = self.run([layer], x, 12, cfg)
         assert refs[0]["rounds"] > 1
+
+    @pytest.mark.parametrize("seed", range(16))
+    def test_column_bitmap(self, seed):
+        """The bitmap knob on every other knob: empty slices pass without a read or a cycle."""
+        rng = np.random.default_rng(2000 + seed)
+        n_pes = int(rng.choice([1, 2, 4, 8, 16]))
+        cfg = SimConfig(n_pes=n_pes, regs=int(rng.integers(1, 9)), queue_depth=int(rng.integers(1, 6)),
+                        column_bitmap=True, bypass=bool(rng.integers(0, 2)),
+                        acc_latency=int(rng.integers(1, 4)), ptr_banks=int(rng.integers(1, 3)),
+                        broadcast_latency=int(rng.integers(1, 4)),
+                        spmat_bytes=int(rng.choice([64, 256, 128 * KB])),
+                        ptr_bytes=int(rng.choice([48, 64 * KB])), check=True)
+        m, n = int(rng.integers(1, 60)), int(rng.integers(4, 50))
+        bias = bool(rng.integers(0, 2))
+        # sparse enough that many (PE, column) slices are empty
+        layer = pair(random_codes(rng, m, n + bias, 0.05 + 0.4 * rng.random()), random_codebook(rng),
+                     has_bias=bias, config=cfg)
+        x = np.where(rng.random(n) < 0.8, rng.random(n) + 0.05, 0.0)
+        result, _ = self.run([layer], x, 12, cfg)
+        # one lookup per popped item, and a pointer read only for the slices with entries
+        assert result.access_counts["ptr_read.bitmap_read"] == result.access_counts["act_queue.pop"]
 
     # --- workload graphs
 

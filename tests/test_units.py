@@ -204,7 +204,8 @@ def test_lnzd_tree_yields_non_zero_lanes_in_order():
 # ---------------------------------------------------------------------------------------------- pointer read
 
 
-def pointer_harness(sizes: list[int], visible: list[int], extra: list[int], *, banks: int):
+def pointer_harness(sizes: list[int], visible: list[int], extra: list[int], *, banks: int,
+                    bitmap: bool = False):
     """The pointer read unit over columns of ``sizes`` entries, items visible at ``visible``; a stand-in
     arithmetic unit is ready ``n + extra[k]`` cycles after it takes a column of n entries."""
     env = simpy.Environment()
@@ -220,9 +221,9 @@ def pointer_harness(sizes: list[int], visible: list[int], extra: list[int], *, b
         return True
 
     control = Channel(env)
-    unit = ptr_read.PointerReadUnit(env, banks=banks, slots=64, ptr_bits=18, queue=queue, control=control,
-                                    columns=Port(arithmetic), ready=ready, fill=Channel(env),
-                                    filled=Channel(env))
+    unit = ptr_read.PointerReadUnit(env, banks=banks, slots=64, ptr_bits=18, bitmap=bitmap, queue=queue,
+                                    control=control, columns=Port(arithmetic), ready=ready,
+                                    fill=Channel(env), filled=Channel(env))
     unit.write(0, np.concatenate([[0], np.cumsum(sizes)]))
     control.offer(SegmentStart(range(1), 0, len(sizes), len(sizes), 0, 0))
     src, _ = source(env, bus, [(0, j, 1) for j in range(len(sizes))], at=[v - 1 for v in visible])
@@ -255,6 +256,38 @@ def test_pointer_read_pops_once_the_column_before_is_done(banks):
     kn = knobs(SimConfig(ptr_banks=banks))
     assert all(ptr_read.column_cycles(kn, n) == p for n in sizes)
     assert ptr_read.column_accesses(kn, 1) == (1 if banks == 2 else 2)
+
+
+@pytest.mark.parametrize("banks", [1, 2])
+def test_column_bitmap_drops_empty_columns_without_a_read_or_a_cycle(banks):
+    """Columns of 3, 0, 0, 1, 0, 2 entries with the bitmap: an empty one is popped and done in
+    the cycle the unit gets to it (s = fin), unread; the others as without it."""
+    sizes, visible, extra = [3, 0, 0, 1, 0, 2], [2, 2, 3, 4, 4, 12], [0, 0, 0, 1, 0, 0]
+    unit, taken = pointer_harness(sizes, visible, extra, banks=banks, bitmap=True)
+    p = 1 if banks == 2 else 2
+    s, fin = [], []
+    for k, n in enumerate(sizes):  # the rule, by hand
+        s.append(max(visible[k], fin[-1] if fin else 0))
+        fin.append(s[-1] if n == 0 else max(s[-1] + p, s[-1] + n + extra[k]))
+    assert unit.pops == s and unit.finishes == fin
+    assert s[1] == s[2] == fin[0]  # two empty columns in one cycle
+    assert [c for c, _, _ in taken] == [s[0], s[3], s[5]]
+    assert unit.event_counts() == {"read": 3 * (1 if banks == 2 else 2), "bitmap_read": 6}
+    assert unit.exposed_cycles == sum(max(0, p - n) for n in sizes if n)
+    kn = knobs(SimConfig(ptr_banks=banks, column_bitmap=True))
+    assert [ptr_read.column_cycles(kn, n) for n in sizes] == [0 if n == 0 else p for n in sizes]
+    assert ptr_read.column_accesses(kn, 0) == 0
+
+
+def test_column_bitmap_is_written_with_the_pointers():
+    """The write port sets slot s's bit from p_s != p_s+1, across a burst boundary too."""
+    env = simpy.Environment()
+    unit = ptr_read.PointerReadUnit(env, banks=2, slots=16, ptr_bits=8, bitmap=True, queue=None,
+                                    control=Channel(env), columns=None, ready=None, fill=Channel(env),
+                                    filled=Channel(env))
+    unit.write(0, np.array([0, 2, 2, 5]))  # columns 0..2: 2, 0, 3 entries (column 2's end not yet here)
+    unit.write(4, np.array([5, 6]))  # columns 3, 4: 0 and 1 entries
+    assert list(unit.bitmap[:5]) == [1, 0, 1, 0, 1]
 
 
 def test_pointer_banks_hold_even_and_odd_slots():

@@ -7,6 +7,12 @@ so ``p_j`` and ``p_j+1`` come in one cycle; 2 with one bank). A column's entries
 into the arithmetic unit from the cycle of the pop, so a column takes ``max(P, entries)``
 cycles, the pointer read hidden under the entries when there are enough of them. An empty
 column (``p_j+1 = p_j``) never reaches the arithmetic unit and costs its ``P`` cycles.
+
+With ``column_bitmap`` on, the unit also keeps a bit per pointer slot, set when the PE's
+slice of that column has entries (written by its SRAM write port as pointers arrive: no
+extra DRAM bytes). It looks up the head item's bit as it pops it: a clear bit drops the
+item in the same cycle, without a pointer read and without a cycle, so any number of
+empty slices pass in one cycle (a find-first over the queue's ``Q`` bits).
 """
 
 from __future__ import annotations
@@ -35,10 +41,14 @@ FIELDS = (
     Field("ptr_bytes", 64 * KB, int, "pointer SRAM per PE", "pointer SRAM per PE (both banks)",
           unit="bytes", lo=1, hi=1 << 34, flag="ptr_kb", flag_unit="KB", scale=KB),
     Field("ptr_bits", 18, int, "pointer width", "bits per column pointer", unit="bits", lo=1, hi=48),
+    Field("column_bitmap", False, bool, "column bitmap",
+          "a bit per column slice saying whether it has entries: an empty slice is skipped with no "
+          "pointer read and no cycle (on/off)"),
 )
 
 EVENTS = (
     Event("read", "a pointer SRAM access: one per column per PE with two banks, two with one"),
+    Event("bitmap_read", "a column bitmap lookup: one per column per PE (column_bitmap on)"),
     Event("cycle", "a PE-cycle of the unit's clock network and leakage (the fitted static term)"),
 )
 
@@ -48,17 +58,23 @@ def read_cycles(ptr_banks: int) -> int:
     return 1 if ptr_banks == 2 else 2
 
 
+def slots(c: object) -> int:
+    """Pointer slots the SRAM holds (both banks)."""
+    return c.ptr_bytes * 8 // c.ptr_bits
+
+
 def prices(table: EnergyTable, c: object) -> dict[str, float]:
     """pJ per access. Two banks: p_j and p_j+1 in one access of both half-size banks. One bank:
-    each access of the whole SRAM reads one pointer."""
-    if c.ptr_banks == 2:
-        return {"read": 2 * table.sram_pj(c.ptr_bytes / 2, c.ptr_bits)}
-    return {"read": table.sram_pj(c.ptr_bytes, c.ptr_bits)}
+    each access of the whole SRAM reads one pointer. The bitmap: a 1-bit read of an array of
+    one bit per slot."""
+    read = (2 * table.sram_pj(c.ptr_bytes / 2, c.ptr_bits) if c.ptr_banks == 2
+            else table.sram_pj(c.ptr_bytes, c.ptr_bits))
+    return {"read": read, "bitmap_read": table.sram_pj(max(1, slots(c)) / 8, 1)}
 
 
 def sram_bits(c: object) -> dict[str, int]:
     """Bits an event moves at the SRAM: two pointers per access with two banks, one with one."""
-    return {"read": (2 if c.ptr_banks == 2 else 1) * c.ptr_bits}
+    return {"read": (2 if c.ptr_banks == 2 else 1) * c.ptr_bits, "bitmap_read": 1}
 
 
 def steady_state(entries: int, columns: int) -> dict[str, int]:
@@ -67,8 +83,9 @@ def steady_state(entries: int, columns: int) -> dict[str, int]:
 
 
 def static_scale(c: object, reference: object) -> float:
-    """Leakage grows with the bits stored: the static term scales with the SRAM's capacity."""
-    return c.ptr_bytes / reference.ptr_bytes
+    """Leakage grows with the bits stored: the static term scales with the SRAM's capacity,
+    and the bitmap adds one bit per ``ptr_bits``-bit slot."""
+    return c.ptr_bytes / reference.ptr_bytes * (1 + 1 / c.ptr_bits if c.column_bitmap else 1)
 
 
 area_scale = static_scale
@@ -87,8 +104,8 @@ class PointerReadUnit:
     """
 
     def __init__(self, env: simpy.Environment, *, banks: int, slots: int, ptr_bits: int,
-                 queue: Channel, control: Channel, columns: Channel, ready: Channel, fill: Channel,
-                 filled: Channel) -> None:
+                 bitmap: bool = False, queue: Channel, control: Channel, columns: Channel, ready: Channel,
+                 fill: Channel, filled: Channel) -> None:
         # interface
         self.env = env
         self.queue, self.control, self.columns, self.ready = queue, control, columns, ready
@@ -100,9 +117,12 @@ class PointerReadUnit:
         self.ptr_bits = ptr_bits
         self.slots = slots
         self.banks: list[list[int]] = [[] for _ in range(banks)]  # each bank's slots
+        self.has_bitmap = bitmap
+        self.bitmap = bytearray()  # per slot: does the column starting there have entries
         # counter, and the trace its other counts come from: per item, the cycle it was popped,
         # its column's entries, and the cycle the column was done (once it is)
         self.exposed_cycles = 0  # read cycles no entry hides: max(0, P - entries) per column
+        self.skips = 0  # items the bitmap dropped
         self.pops: list[int] = []
         self.entries: list[int] = []
         self.finishes: list[int] = []
@@ -111,8 +131,8 @@ class PointerReadUnit:
 
     @classmethod
     def from_config(cls, env: simpy.Environment, config: object, **ports: Channel) -> PointerReadUnit:
-        return cls(env, banks=config.ptr_banks, slots=config.ptr_bytes * 8 // config.ptr_bits,
-                   ptr_bits=config.ptr_bits, **ports)
+        return cls(env, banks=config.ptr_banks, slots=slots(config), ptr_bits=config.ptr_bits,
+                   bitmap=config.column_bitmap, **ports)
 
     def write_port(self):
         """SRAM write port: bursts ``(first slot, packed pointers, count)`` from DRAM."""
@@ -135,6 +155,21 @@ class PointerReadUnit:
             if end > len(bank):
                 bank.extend([0] * (end - len(bank)))
             bank[first // nb: end] = part.tolist()
+        if self.has_bitmap:  # the write port compares each pointer with the next
+            self._update_bitmap(max(0, slot - 1), slot + len(values))
+
+    def _update_bitmap(self, lo: int, hi: int) -> None:
+        """Bits of slots lo..hi-1 from the pointers now stored (a slot's bit needs its successor)."""
+        nb, banks, bits = self.n_banks, self.banks, self.bitmap
+        if len(bits) < hi:
+            bits.extend(bytes(hi - len(bits)))
+
+        def pointer(s: int) -> int:
+            bank = banks[s % nb]
+            return bank[s // nb] if s // nb < len(bank) else 0
+
+        for s in range(lo, hi):
+            bits[s] = pointer(s + 1) != pointer(s)
 
     def run(self):
         """Pointer read: per segment, pop each item, read its column's bounds, hand it on."""
@@ -143,6 +178,7 @@ class PointerReadUnit:
         pops, finishes, sizes = self.pops, self.finishes, self.entries
         two_banks = self.n_banks == 2
         even, odd = self.banks if two_banks else (self.banks[0], None)
+        bitmap = self.bitmap if self.has_bitmap else None
         while True:
             seg = yield self.control.get()
             columns.offer(seg)  # in band, to the units behind
@@ -172,6 +208,11 @@ class PointerReadUnit:
                 start = now
                 r, j, value = item
                 slot = base + r * stride + j
+                if bitmap is not None and not bitmap[slot]:  # an empty slice: dropped, no read
+                    pops.append(start)
+                    sizes.append(0)
+                    self.skips += 1
+                    continue
                 if two_banks:  # p_j and p_j+1 sit in different banks: both in one access
                     half = slot >> 1
                     first, end = (odd[half], even[half + 1]) if slot & 1 else (even[half], odd[half])
@@ -193,10 +234,14 @@ class PointerReadUnit:
         return sum(self.finishes) - sum(self.pops[: len(self.finishes)])
 
     def event_counts(self) -> dict[str, int]:
-        return {"read": len(self.pops) * self.accesses_per_column}
+        counts = {"read": (len(self.pops) - self.skips) * self.accesses_per_column}
+        if self.has_bitmap:
+            counts["bitmap_read"] = len(self.pops)
+        return counts
 
     def reset_counts(self) -> None:
         self.exposed_cycles = 0
+        self.skips = 0
         self.pops.clear()
         self.finishes.clear()
         self.entries.clear()
@@ -207,20 +252,25 @@ class PointerReadUnit:
 
 @numba.njit(cache=True, inline="always")
 def column_cycles(knobs, entries: int) -> int:
-    """Cycles the unit spends on a column of ``entries`` entries (its read, ``P``)."""
+    """Cycles the unit spends on a column of ``entries`` entries (its read, ``P``; none for an
+    empty slice the bitmap skips)."""
+    if knobs.column_bitmap and entries == 0:
+        return 0
     return 1 if knobs.ptr_banks == 2 else 2
 
 
 @numba.njit(cache=True, inline="always")
 def column_accesses(knobs, entries: int) -> int:
     """Pointer SRAM accesses for one column."""
+    if knobs.column_bitmap and entries == 0:
+        return 0
     return 1 if knobs.ptr_banks == 2 else 2
 
 
 def closed_form_counts(pointer_reads: int, visits: int, c: object) -> dict[str, int]:
     """The unit's events in the fast engine: the scan's pointer accesses (``column_accesses``
-    summed) over ``visits`` PE-visits of columns."""
-    return {"read": pointer_reads}
+    summed) over ``visits`` PE-visits of columns, each looked up in the bitmap when it is on."""
+    return {"read": pointer_reads, "bitmap_read": visits if c.column_bitmap else 0}
 
 
 # --------------------------------------------------------------------------- line trace

@@ -504,6 +504,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
+    if args.name == "lstm":
+        from eie_sim.study.examples.lstm_step import DEFAULT_OUT, run_lstm_example
+
+        for line in run_lstm_example(args.out or DEFAULT_OUT, seed=int_list("--seeds", args.seeds)[0]):
+            print(line)
+        return 0
     if args.name == "mlp":
         from eie_sim.study.examples.mlp_study import run_mlp_study
 
@@ -647,11 +653,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl.set_defaults(func=cmd_plot)
 
     e = sub.add_parser("example", help="end-to-end examples: lenet (LeNet-300-100 through everything), "
-                       "mlp (train a small MLP and export it for the README's study)")
-    e.add_argument("name", choices=["lenet", "mlp"])
-    e.add_argument("--out", help="output directory (default lenet_out/ or study/)")
+                       "mlp (train a small MLP and export it for the README's study), lstm (an LSTM "
+                       "layer a time step at a time: two GEMV jobs, the gates on the host)")
+    e.add_argument("name", choices=["lenet", "mlp", "lstm"])
+    e.add_argument("--out", help="output directory (default lenet_out/, study/ or lstm_out/)")
     e.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2; "
-                   "mlp uses the first)")
+                   "mlp and lstm use the first)")
     e.add_argument("--sim-images", type=int, help="lenet: test images to simulate (default: all)")
     e.add_argument("--force", action="store_true", help="overwrite an earlier run's files")
     e.add_argument("--quiet", action="store_true", help="no progress bars")

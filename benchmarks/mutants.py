@@ -141,7 +141,7 @@ MUTANTS = (
            "        return self.arith.issued\n"),
     Mutant("pe", "fast", "pop_cycle: ignores the previous column", UNITS + "pe.py",
            "    return visible if visible > previous_finish else previous_finish\n",
-           "    return visible if visible + 1 > previous_finish else previous_finish\n"),
+           "    return visible\n"),
     Mutant("pe", "fast", "finish_cycle: the pointer read hides under any issue", UNITS + "pe.py",
            "    return pop + read_cycles if pop + read_cycles > issue_end else issue_end\n",
            "    return issue_end if issue_end > pop else pop + read_cycles\n"),

@@ -180,3 +180,37 @@ def format_config(config: SimConfig, swept: dict[str, list[object]] | None = Non
         else:
             lines.append(f"  {f.option:22s} {f.describe(getattr(config, f.name))}")
     return lines
+
+
+def _number(v: float) -> str:
+    """A range bound as people write it: 2^34 rather than 17179869184."""
+    if float(v).is_integer() and v >= 1 << 20 and (int(v) & (int(v) - 1)) == 0:
+        return f"2^{int(v).bit_length() - 1}"
+    return f"{v:g}"
+
+
+def _range_text(f: Field) -> str:
+    """A field's allowed values, in the field's unit."""
+    if f.kind is bool:
+        return "on / off"
+    if f.kind is str:
+        return f"an existing {f.file_kind} file"
+    if f.choices:
+        return " or ".join(map(str, f.choices))
+    if f.lo is None:
+        return ""
+    text = f"{_number(f.lo)} .. {_number(f.hi)}"
+    return text + (f", a multiple of {f.multiple_of}" if f.multiple_of > 1 else "")
+
+
+def config_reference() -> str:
+    """The configuration reference of docs/ARCHITECTURE.md, from the fields' declarations: each
+    field's owner, unit, range, default and flag (in the flag's unit), and its TOML keys."""
+    rows = ["| field | owner | unit | range | flag | default | TOML keys | what |",
+            "|---|---|---|---|---|---|---|---|"]
+    for f in FIELDS:
+        keys = ", ".join(f"`{k}`" for k in dict.fromkeys((f.flag_name, f.name)))
+        rows.append(f"| `{f.name}` | {f.owner} | {f.unit} | {_range_text(f)} | `{f.option}` | "
+                    f"{f.describe(f.default)} | {keys} | {f.help} |")
+    return "\n".join(rows) + "\n"
+

@@ -164,7 +164,7 @@ def run_mutant(m: Mutant, tests: list[str], stop_first: bool) -> dict[str, objec
         (copy / m.file).write_text(source.replace(m.old, m.new))
         t0 = time.perf_counter()
         # the copy's packages come first on the path, so the installed checkout is not imported
-        env = {"PYTHONPATH": str(copy), "NUMBA_CACHE_DIR": str(Path(tmp) / "numba"), "PATH": "/usr/bin:/bin"}
+        env = {"PYTHONPATH": str(copy), "EIE_SIM_NUMBA_CACHE": str(Path(tmp) / "numba"), "PATH": "/usr/bin:/bin"}
         argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(["-x"] if stop_first else []),
                 *tests]
         proc = subprocess.run(argv, cwd=copy, capture_output=True, text=True, env=env)

@@ -21,6 +21,7 @@ from compressor.encode import EncodedLayer
 from eie_sim.config import SimConfig, knobs
 from eie_sim.counts import Counts, known_events
 from eie_sim.energy import EnergyModel, energy
+from eie_sim.layout import scan_rows
 from eie_sim.memory import LayerPlan
 from eie_sim.run import LayerRun
 from eie_sim.units import ptr_read
@@ -33,12 +34,10 @@ class ConservationError(RuntimeError):
 def _visited(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """Per segment: (its rows, the slices its items visit, in broadcast order)."""
     out = []
-    n = layer.n_pes
     for seg in plan.segments:
         cols = np.flatnonzero(a_fix[seg.col_start:seg.col_end]) + seg.col_start
         slices = np.concatenate([r * layer.ncols + cols for r in seg.rounds]).astype(np.int64)
-        rows = len(seg.rounds) * ((seg.col_end - 1) // n - seg.col_start // n + 1)
-        out.append((rows, slices))
+        out.append((scan_rows(layer, seg), slices))
     return out
 
 

@@ -193,7 +193,7 @@ def _range_text(f: Field) -> str:
     """A field's allowed values, in the field's unit."""
     if f.kind is bool:
         return "on / off"
-    if f.kind is str:
+    if f.kind is str and not f.choices:
         return f"an existing {f.file_kind} file"
     if f.choices:
         return " or ".join(map(str, f.choices))

@@ -45,7 +45,7 @@ class Field:
 
     name: str
     default: object
-    kind: type  # int, float, bool or str (a path)
+    kind: type  # int, float, bool, or str (a path, or one of ``choices``)
     label: str  # what it is, for axis labels and tables ("pointer SRAM banks")
     help: str  # one line for --help
     unit: str = ""  # of the field's value: bytes, bits, cycles, Hz, ...; "" for plain counts
@@ -94,6 +94,10 @@ class Field:
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise EieConfigError(f"{self.name} = {value!r} must be true or false")
+            return
+        if self.kind is str and self.choices:
+            if value not in self.choices:
+                raise EieConfigError(f"{self.name} = {value!r} must be one of {', '.join(self.choices)}")
             return
         if self.kind is str:
             if not (isinstance(value, str) and Path(value).is_file()):

@@ -4,7 +4,8 @@ Used by the fast engine and the conservation checks. (The SimPy model finds its
 items itself: its LNZD scans the activation values held in the PEs.) An item is a
 non-zero input activation (the bias's constant 1 included), broadcast once per
 round in ascending column order; input ``j`` sits in lane ``j mod N`` of activation
-row ``j // N``, and a segment numbers its rows from its own first row.
+row ``j // N`` and the bias in lane 0 of a row of its own (``ccu.position``), and a
+segment numbers its rows from its own first row.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from compressor.encode import EncodedLayer
 from eie_sim.memory import Segment
+from eie_sim.units.ccu import positions
 
 
 @dataclass(frozen=True)
@@ -40,26 +42,36 @@ def layer_input(layer: EncodedLayer, a_fix: np.ndarray, bias_value: int) -> np.n
     return np.append(a, bias_value) if layer.has_bias else a
 
 
-def rows_per_round(seg: Segment, n_pes: int) -> int:
-    """Activation rows holding the segment's columns (a row split with the next tile included)."""
-    return (seg.col_end - 1) // n_pes - seg.col_start // n_pes + 1
+def first_last_row(layer: EncodedLayer, seg: Segment) -> tuple[int, int]:
+    """The first and last activation row holding the segment's columns (a row split with the next
+    tile included)."""
+    first, last = positions(np.array([seg.col_start, seg.col_end - 1]), layer.n, layer.n_pes)
+    return int(first) // layer.n_pes, int(last) // layer.n_pes
 
 
-def scan_rows(seg: Segment, n_pes: int) -> int:
+def rows_per_round(layer: EncodedLayer, seg: Segment) -> int:
+    """Activation rows a round of the segment scans."""
+    first, last = first_last_row(layer, seg)
+    return last - first + 1
+
+
+def scan_rows(layer: EncodedLayer, seg: Segment) -> int:
     """Rows the LNZD loads for a segment: each of its rounds scans its rows again."""
-    return len(seg.rounds) * rows_per_round(seg, n_pes)
+    return len(seg.rounds) * rows_per_round(layer, seg)
 
 
 def segment_items(layer: EncodedLayer, seg: Segment, a_fix: np.ndarray) -> Items:
     """Items of ``seg`` given the layer's full input vector ``a_fix`` (bias appended)."""
     n_pes = layer.n_pes
     cols = np.flatnonzero(a_fix[seg.col_start:seg.col_end]) + seg.col_start
-    per_round = rows_per_round(seg, n_pes)
+    per_round = rows_per_round(layer, seg)
+    first_row, _ = first_last_row(layer, seg)
     rounds = np.repeat(np.asarray(seg.rounds, np.int64), len(cols))
     cols = np.tile(cols, len(seg.rounds)).astype(np.int64)
-    rows = (rounds - seg.rounds.start) * per_round + cols // n_pes - seg.col_start // n_pes
+    pos = positions(cols, layer.n, n_pes)
+    rows = (rounds - seg.rounds.start) * per_round + pos // n_pes - first_row
     return Items(rounds, cols, a_fix[cols].astype(np.int64), rounds * layer.ncols + cols,
-                 rows, cols % n_pes, scan_rows(seg, n_pes))
+                 rows, pos % n_pes, scan_rows(layer, seg))
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,8 @@ def _tiles(layer: EncodedLayer, config: SimConfig, budget: _Budget) -> list[Segm
 def activation_spill(layer: EncodedLayer, config: SimConfig) -> tuple[int, bool]:
     """Activation bytes per inference that do not fit the PEs' activation SRAMs."""
     cap = config.act_bytes // 2  # 16-bit values per PE
-    n_in = local_rows(layer.ncols, layer.n_pes)  # inputs j with j mod N == p, bias included
+    n_in = local_rows(layer.n, layer.n_pes)  # inputs j with j mod N == p
+    n_in[0] += layer.has_bias  # the bias sits in PE 0, lane 0 of a row of its own
     n_out = local_rows(layer.m, layer.n_pes)
     in_res = np.minimum(n_in, cap)
     in_spill = n_in - in_res

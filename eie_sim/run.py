@@ -54,3 +54,4 @@ class LayerRun:
     weight_load_bytes: int  # copied into the SRAMs once before inference (a resident layer)
     out_fix: np.ndarray  # int64[m]: the layer's outputs in the activation format
     times: ItemTimes
+    notes: tuple[str, ...] = ()  # what the user should know about this run (work a stop left undone)

@@ -176,13 +176,17 @@ def run_prepared(prep: Prepared, activations: object, *, fa: int | None = None,
     fa = fa if fa is not None else calibrated_fa(graph, inputs)
     fixed = {name: input_fix(x, fa) for name, x in inputs.items()}
     runs = ENGINES[prep.engine](graph, prep.plans, fixed, fa, config)
-    if config.check or os.environ.get(CHECK_ENV) == "1":
+    run_notes = [note for run in runs for note in run.notes]
+    for note in run_notes:
+        warnings.warn(note, EieWarning, stacklevel=stacklevel + 1)
+    # the checks hold a run to its whole layout; a run the authors' stop cut short has less
+    if (config.check or os.environ.get(CHECK_ENV) == "1") and config.stop_rule == "drain":
         values = {**fixed, **{j.name: r.out_fix for j, r in zip(graph.jobs, runs, strict=True)}}
         ins = [layer_input(j.layer, values[j.input], bias_fix(fa)) for j in graph.jobs]
         check_runs([j.layer for j in graph.jobs], prep.plans, runs, ins, config)
     prov = provenance(config=config.to_dict(), engine=prep.engine, model=dict(graph.provenance))
     result = build_result(graph, runs, prep.plans, fa=fa, config=config, engine=prep.engine,
-                          warnings=[*prep.notes, *input_notes], provenance=prov)
+                          warnings=[*prep.notes, *input_notes, *run_notes], provenance=prov)
     return result, runs
 
 

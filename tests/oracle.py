@@ -35,7 +35,7 @@ import numpy as np
 
 INT16_MIN = -(2**15)
 INT16_MAX = 2**15 - 1
-DRAIN_CYCLES = 5  # section 4 "End": the arithmetic pipeline drains and the registers are written back
+DRAIN_CYCLES = 5  # section 4 "End": cycles after the one after a PE's last issue until its pipeline is empty
 DATA = Path(__file__).resolve().parents[1] / "eie_sim" / "data"  # the energy tables (data, not code)
 
 # --------------------------------------------------------------------------------------
@@ -490,7 +490,7 @@ def _act_spill_bytes(layer: RefLayer, rounds: int, hw: Hardware) -> int:
     cap = hw.act_bytes // 2  # 16-bit values
     total_values = 0
     for p in range(n):
-        n_in = len(range(p, layer.ncols, n))  # bias column included
+        n_in = len(range(p, layer.n_inputs, n)) + (layer.has_bias and p == 0)  # the bias: PE 0
         n_out = len(range(p, layer.m, n))
         spill_in = max(0, n_in - cap)
         spill_out = max(0, n_out - max(0, cap - n_in))
@@ -531,6 +531,7 @@ class _Pe:
         self.buffered = -1  # the sparse-matrix word in the read buffer
         self.word_reads = self.pointer_reads = self.issued = self.kept = self.bypasses = 0
         self.bitmap_reads = 0
+        self.last_issue = -1  # the cycle of the segment's last issue (-1: none yet)
         self.s: dict[int, int] = {}
         self.fin: dict[int, int] = {}
 
@@ -570,6 +571,7 @@ class _Pe:
             self.last_update = (x, reg)
             self.kept += 1
         self.issued += 1
+        self.last_issue = x
         col[3] += 1
 
 
@@ -627,7 +629,10 @@ def run_segment(rows: list[list[tuple[int, int, int]]], entries_of, hw: Hardware
     s = np.array([[pe.s[k] for k in range(k_total)] for pe in pes], np.int64).reshape(n, k_total)
     fin = np.array([[pe.fin[k] for k in range(k_total)] for pe in pes], np.int64).reshape(n, k_total)
     t_scan = last_event + 1  # the cycle after the last row load or broadcast
-    cycles = max(t_scan, int(fin.max()) if k_total else 0) + DRAIN_CYCLES
+    # contract v3's end: the scan is over, every PE's last column is done, and every pipeline has
+    # drained, DRAIN_CYCLES after the cycle after its PE's last issue
+    drained = [pe.last_issue + 1 + DRAIN_CYCLES for pe in pes if pe.last_issue >= 0]
+    cycles = max([t_scan, int(fin.max()) if k_total else 0, *drained])
     occ = np.zeros((n, cycles), np.int64)
     got = np.array(occupancy, np.int64).reshape(-1, n).T[:, :cycles]
     occ[:, : got.shape[1]] = got
@@ -668,7 +673,11 @@ def run_job(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, tab: dict, plan: _
     # items are the non-zero fixed-point inputs, negative ones included; the bias's constant 1
     active = [bool(v) for v in a_fix] + ([True] if layer.has_bias else [])
     ncols = layer.ncols
-    per_round = -(-ncols // n)  # activation rows per round: the bias is input n, in row n // N
+    n_in = layer.n_inputs
+    # where each column sits in the scan: input j at lane j mod N of row j // N; the bias (column
+    # n) at lane 0 of a row of its own, row ceil(n/N) (contract v3)
+    spot = [divmod(j, n) for j in range(n_in)] + ([(-(-n_in // n), 0)] if layer.has_bias else [])
+    per_round = spot[-1][0] + 1 if spot else 0  # activation rows per round
     regs_of = [list(zip(tab["entry_reg"][p].tolist(), range(len(tab["entry_reg"][p])), strict=True))
                for p in range(n)]
 
@@ -677,8 +686,7 @@ def run_job(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, tab: dict, plan: _
                 for p in range(n)]
 
     def row_items(r: int, q: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
-        return [(lane, r, q * n + lane) for lane in range(n)
-                if lo <= q * n + lane < hi and active[q * n + lane]]
+        return sorted((spot[j][1], r, j) for j in range(lo, hi) if spot[j][0] == q and active[j])
 
     if plan.resident:
         tiles: list[tuple[int, int, int]] = []
@@ -690,7 +698,7 @@ def run_job(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, tab: dict, plan: _
         for r, j0, j1 in tiles:
             # AMBIGUOUS: in a row split between two tiles the other tile's lanes are not items of
             # this one; the row still costs its load cycle in both
-            rows = [row_items(r, q, j0, j1) for q in range(j0 // n, (j1 - 1) // n + 1)]
+            rows = [row_items(r, q, j0, j1) for q in range(spot[j0][0], spot[j1 - 1][0] + 1)]
             ent = tab["count"][:, r, j0:j1].sum(axis=1)
             nbytes = int(sum(_bytes_of_bits(b) for b in _word_bits_needed(ent, epw, hw))
                          + n * _ptr_bytes_needed(j1 - j0 + 1, hw))

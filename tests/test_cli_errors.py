@@ -150,8 +150,9 @@ def test_config_flag_out_of_range(capsys: pytest.CaptureFixture[str], files: dic
 
 
 def test_every_config_flag_is_covered() -> None:
-    """Every flag with a range has an out-of-range case (on/off flags have no range to leave)."""
-    switches = {name for name, f in FLAG.items() if f.kind is bool}
+    """Every flag with a range has an out-of-range case (on/off and choice flags have no range to
+    leave)."""
+    switches = {name for name, f in FLAG.items() if f.kind is bool or f.choices}
     assert set(BAD_FLAG_VALUES) | {"energy_table"} | switches == set(FLAG)
 
 

@@ -424,17 +424,28 @@ def test_arithmetic_walks_padding_and_saturates_through_the_register_port():
     assert regs.read(0) == 2**15 - 1
 
 
-def test_arithmetic_drains_after_the_segments_last_column():
+@pytest.mark.parametrize("column_at,end_at,done_at", [
+    (None, 10, 10),  # nothing issued: nothing to drain, done when the segment's END arrives
+    (4, 10, 12),  # three entries issue at 4, 5, 6: drained 5 cycles after 7, END comes later
+    (8, 10, 16),  # issued at 8, 9, 10 (END at 10, before the last issue): 11 + 5
+])
+def test_arithmetic_drains_after_its_last_issue(column_at, end_at, done_at):
+    """Contract v3: the pipeline is empty DRAIN_CYCLES after the cycle after the segment's last
+    issue, however long before that the last column's END arrived."""
     env = simpy.Environment()
-    entries, done = Channel(env, capacity=1), Channel(env)
-    unit = arith.ArithmeticUnit(env, bypass=True, acc_latency=2, acc_limits=(-8, 7), entries=entries,
-                                ready=TimedChannel(env), registers=DestinationRegisters(Owner(), 1),
-                                done=done)
-    src, _ = source(env, entries, [END], at=[10])
+    entries, ready, done = Channel(env, capacity=1), TimedChannel(env, capacity=1), Channel(env)
+    arith.ArithmeticUnit(env, bypass=True, acc_latency=2, acc_limits=(-8, 7), entries=entries,
+                         ready=ready, registers=DestinationRegisters(Owner(), 4), done=done)
+    entries.offer(JobStart(4, 4, tuple(range(16)), 4, 4, True, None, 1, 4))
+    msgs, at = [END], [end_at]
+    if column_at is not None:
+        msgs, at = [ColumnEntries(0, 0, 1, bytes([0x10, 0x10, 0x10])), END], [column_at, end_at]
+    src, _ = source(env, entries, msgs, at=at)
     snk, got = sink(env, done, 1)
     finish(env, src, snk)
-    assert got[0][0] == 10 + arith.DRAIN_CYCLES
-    assert unit.event_counts() == {"codebook_read": 0, "multiply": 0, "add": 0}
+    assert got[0][0] == done_at
+    assert done_at == (end_at if column_at is None else max(end_at, column_at + 3 + arith.DRAIN_CYCLES))
+    assert arith.drained(arith.NO_UPDATE) == 0 and arith.drained(7) == 7 + arith.DRAIN_CYCLES
 
 
 # ------------------------------------------------------------------------------------- activation read/write

@@ -34,6 +34,7 @@ from eie_sim.units.array import CLOCKED
 from eie_sim.workload.graph import Graph
 
 NAME = "fast"
+NO_LIMIT = np.zeros((0, 0), np.int64)
 
 
 class Segment(NamedTuple):
@@ -99,6 +100,7 @@ def scan(seg: Segment, lay: Layer, kn: Knobs) -> Scan:
     history = np.full((n_pes, lay.regs if not kn.bypass else 1), arith.NO_UPDATE, np.int64)
     last_end = np.full(n_pes, arith.NO_UPDATE, np.int64)  # per PE: the last column's issue end
     last_row = np.full(n_pes, -1, np.int64)  # and the row its last entry updated
+    last_issue = np.full(n_pes, arith.NO_UPDATE, np.int64)  # per PE: the segment's last issue end
     ccu_stalls = hazard_stalls = bypasses = reads = ptr_reads = n_entries = n_kept = 0
     for k in range(n_items):
         found = ccu.found_cycle(k, seg.rows, seg.lanes, broadcast, n_pes)
@@ -141,6 +143,7 @@ def scan(seg: Segment, lay: Layer, kn: Knobs) -> Scan:
             if arith.bypassed(kn, start, lay.first_kept_row[p, sl], last_end[p], last_row[p]):
                 bypasses += 1
             last_end[p] = end
+            last_issue[p] = end
             last_row[p] = lay.last_row[p, sl]
             fin = pe.finish_cycle(start, read, end)
             finish[k, p] = fin
@@ -150,21 +153,29 @@ def scan(seg: Segment, lay: Layer, kn: Knobs) -> Scan:
     end = ccu.scan_end(seg.rows, seg.lanes, broadcast, seg.n_rows, n_pes)
     if n_items:
         for p in range(n_pes):
-            if finish[n_items - 1, p] > end:
-                end = finish[n_items - 1, p]
-    return Scan(broadcast, pop, finish, entries, end + arith.DRAIN_CYCLES, busy, occ_sum, occ_max, reads,
+            done = pe.done_cycle(finish[n_items - 1, p], arith.drained(last_issue[p]))
+            if done > end:
+                end = done
+    return Scan(broadcast, pop, finish, entries, end, busy, occ_sum, occ_max, reads,
                 ptr_reads, ccu_stalls, hazard_stalls, bypasses, n_entries, n_kept)
 
 
 @numba.njit(cache=True)
-def _macs(v, entry_rows, pe_offsets, ptr, slices, values, cb_fix, fw, lo, hi, acc):
-    """Every PE's multiply-accumulates of a segment, in item order (padding adds code 0's 0)."""
+def macs(v, entry_rows, pe_offsets, ptr, slices, values, cb_fix, fw, lo, hi, acc, landed):
+    """Every PE's multiply-accumulates of a segment, in item order (padding adds code 0's 0);
+    ``landed[p, k]`` (when given, else an empty array) limits item k's entries in PE p to its first
+    ones (a run stopped early)."""
+    limited = landed.shape[0] > 0
     for p in range(ptr.shape[0]):
         base = pe_offsets[p]
         registers = acc[p]
         for k in range(slices.shape[0]):
             a = np.int64(values[k])
-            for e in range(base + ptr[p, slices[k]], base + ptr[p, slices[k] + 1]):
+            first = base + ptr[p, slices[k]]
+            end = base + ptr[p, slices[k] + 1]
+            if limited and first + landed[p, k] < end:
+                end = first + landed[p, k]
+            for e in range(first, end):
                 row = entry_rows[e]
                 registers[row] = mac_compiled(registers[row], np.int64(cb_fix[v[e]]), a, fw, lo, hi)
 
@@ -197,8 +208,8 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
         load = [dram.transfer_cycles(seg.dram_bytes, config) for seg in segs]
         start, end = dram.schedule(load, compute)
     for items in seg_items:
-        _macs(layer.v, layer.entry_rows, layer.pe_offsets, layer.ptr, items.slices, items.values,
-              layer.codebook_fix, layer.fw, lo, hi, acc)
+        macs(layer.v, layer.entry_rows, layer.pe_offsets, layer.ptr, items.slices, items.values,
+             layer.codebook_fix, layer.fw, lo, hi, acc, NO_LIMIT)
     # output i = local row i // N of PE i mod N: the registers read column by column
     out = write_back(acc, relu).T.reshape(-1)[: layer.m]
     return LayerRun(
@@ -219,17 +230,25 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
 def _counts(layer: EncodedLayer, plan: LayerPlan, scans: Sequence[Scan], seg_items: Sequence[Items],
             cycles: int, config: SimConfig) -> Counts:
     """The job's events, unit by unit, from the scans (the rules' counters) and the layout."""
+    visits = layer.n_pes * sum(len(items) for items in seg_items)
+    return job_counts(layer, plan, pushes=visits, pops=visits,
+                      pointer_reads=sum(int(sc.pointer_reads) for sc in scans),
+                      word_reads=sum(int(sc.word_reads) for sc in scans),
+                      entries=sum(int(sc.entries_processed) for sc in scans),
+                      kept=sum(int(sc.kept_processed) for sc in scans), cycles=cycles, config=config)
+
+
+def job_counts(layer: EncodedLayer, plan: LayerPlan, *, pushes: int, pops: int, pointer_reads: int,
+               word_reads: int, entries: int, kept: int, cycles: int, config: SimConfig) -> Counts:
+    """A job's events from the rules' counters: queue pushes and pops (PE-visits), pointer SRAM
+    accesses, word reads, entries and kept entries issued, and the job's cycles."""
     n_pes = layer.n_pes
-    n_items = sum(len(items) for items in seg_items)
-    entries = sum(int(sc.entries_processed) for sc in scans)
-    kept = sum(int(sc.kept_processed) for sc in scans)
     c = Counts()
-    c.add(act_queue.NAME, "push", n_pes * n_items)
-    c.add(act_queue.NAME, "pop", n_pes * n_items)
-    for action, count in ptr_read.closed_form_counts(sum(int(sc.pointer_reads) for sc in scans),
-                                                     n_pes * n_items, config).items():
+    c.add(act_queue.NAME, "push", pushes)
+    c.add(act_queue.NAME, "pop", pops)
+    for action, count in ptr_read.closed_form_counts(pointer_reads, pops, config).items():
         c.add(ptr_read.NAME, action, count)
-    c.add(spmat_read.NAME, "word_read", sum(int(sc.word_reads) for sc in scans))
+    c.add(spmat_read.NAME, "word_read", word_reads)
     for action in ("codebook_read", "multiply", "add"):
         c.add(arith.NAME, action, entries)
     c.add(act_rw.NAME, "dest_read", kept)
@@ -270,6 +289,11 @@ def run_graph(graph: Graph, plans: Sequence[LayerPlan], inputs: dict[str, np.nda
     for i, (job, plan) in enumerate(zip(graph.jobs, plans, strict=True)):
         run = run_layer(job.layer, plan, values[job.input], relu=job.relu, bias_value=bias_fix(fa),
                         config=config, name=job.name)
+        if config.stop_rule != "drain":
+            from eie_sim.engines import stop  # it builds on this module's rules
+
+            run = stop.apply(job.layer, plan, run, layer_input(job.layer, values[job.input], bias_fix(fa)),
+                             relu=job.relu, config=config)
         if elapsed + run.cycles >= config.max_cycles:
             # the same limit, and the same message, as the SimPy machine's
             limit = config.max_cycles - elapsed

@@ -15,8 +15,10 @@ import numpy as np
 import simpy
 
 from eie_sim.config import SimConfig
+from eie_sim.engines import stop
 from eie_sim.engines.limits import cycle_limit_error
 from eie_sim.functional import bias_fix
+from eie_sim.layout import layer_input
 from eie_sim.linetrace import TRACE_LINES
 from eie_sim.memory import LayerPlan
 from eie_sim.run import LayerRun
@@ -50,6 +52,12 @@ def run_graph(graph: Graph, plans: Sequence[LayerPlan], inputs: dict[str, np.nda
                 sent = np.asarray(inputs[job.input] if job.input in inputs else outputs[job.input], np.int64)
             spec = JobSpec(job.name, job.layer, plan, job.relu, bias_fix(fa), sent, to_host=not job.keep)
             yield env.process(array.run_job(spec, runs))
+            if config.stop_rule != "drain":  # the completion test, on the machine's own record
+                given = sent if sent is not None else outputs[job.input]
+                runs[-1] = stop.apply(job.layer, plan, runs[-1], layer_input(job.layer, given, bias_fix(fa)),
+                                      relu=job.relu, config=config)
+                if job.keep:  # the PEs' memories hold what had landed when it stopped
+                    array.store_outputs(runs[-1].out_fix)
             outputs[job.name] = runs[-1].out_fix
 
     main = env.process(host())

@@ -59,7 +59,8 @@ def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> 
         if f.kind is bool and not f.sweepable:
             g.add_argument(f.option, dest=f.flag_name, action="store_true", help=f.help)
             continue
-        metavar = ("on|off" if f.kind is bool else "CSV" if f.kind is str else
+        metavar = ("on|off" if f.kind is bool else "|".join(f.choices) if f.kind is str and f.choices
+                   else "CSV" if f.kind is str else
                    f.shown_unit.upper() if f.shown_unit in ("KB", "MHz", "bits", "cycles") else "N")
         g.add_argument(f.option, dest=f.flag_name, metavar="LIST" if listed else metavar, help=text)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import simpy
 
@@ -33,7 +34,17 @@ FIELDS = (
           "parameter: a layer encoded for another R is re-encoded)", lo=1, hi=65536),
     Field("act_bytes", 2 * KB, int, "activation SRAM per PE", "activation SRAM per PE", unit="bytes",
           lo=0, hi=1 << 34, flag="act_kb", flag_unit="KB", scale=KB),
+    Field("stop_rule", "drain", str, "end of a job",
+          "when a job ends: drain (every unit has finished its work) or authors (the EIE authors' "
+          "simulator's completion test, which can stop with work left; docs/VALIDATION.md)",
+          choices=("drain", "authors")),
 )
+
+#: Their completion test looks at the registers' write enables from this cycle on at the earliest
+#: (their main loop runs at least 9 cycles).
+AUTHORS_MIN_CYCLES = 9
+#: A kept entry issued at x sets its write enable at x + 5, which the completion test sees.
+AUTHORS_WRITE_DELAY = 5
 
 EVENTS = (
     Event("dest_read", "a destination register read, per kept entry (padding has its write disabled)"),
@@ -44,6 +55,25 @@ EVENTS = (
     Event("cycle", "a PE-cycle of the unit's clock network and leakage (the fitted static term)"),
 )
 VALUE_BITS = 16
+
+
+def check(c: object) -> str | None:
+    """The authors' completion test is theirs: a machine that forwards every update (bypass on)."""
+    if c.stop_rule == "authors" and not c.bypass:
+        return ("stop_rule = authors models the EIE authors' simulator, which forwards every update; "
+                "with bypass off use stop_rule = drain")
+    return None
+
+
+@numba.njit(cache=True)
+def authors_stop(kept_issue: np.ndarray, last_row_load: int) -> int:
+    """The EIE authors' completion test: the first cycle ``C`` from ``max(9, L + 1)`` on (``L``
+    the cycle the segment's last activation row loads) at which no PE issued a kept entry at
+    ``C - 5``; ``kept_issue[x]`` says whether some PE issued one at cycle ``x``."""
+    c = max(AUTHORS_MIN_CYCLES, last_row_load + 1)
+    while c - AUTHORS_WRITE_DELAY < kept_issue.shape[0] and kept_issue[c - AUTHORS_WRITE_DELAY]:
+        c += 1
+    return c
 
 
 def prices(table: EnergyTable, c: object) -> dict[str, float]:
@@ -184,13 +214,14 @@ class ActivationReadWrite:
         """The source value of this PE's lane of every row the segment's scan loads, round after
         round (0 for a lane outside the segment's columns: it is not read)."""
         n, p, src = self.n_pes, self.index, self.sources
-        ncols_here = len(self.memory)  # inputs j = i * N + p held here, bias included
-        first_row, last_row = seg.col_start // n, (seg.col_end - 1) // n
+        ncols_here = len(self.memory)  # the inputs held here (at positions i * N + p), the bias included
+        scanned = seg.scanned
+        first_row, last_row = scanned.start // n, (scanned.stop - 1) // n
         spilled = 0
         for _ in seg.rounds:
             for row in range(first_row, last_row + 1):
                 j = row * n + p
-                if seg.col_start <= j < seg.col_end and row < ncols_here:
+                if scanned.start <= j < scanned.stop and row < ncols_here:
                     self.sram_reads += 1
                     self.src_reads += 1
                     if row >= self.capacity:

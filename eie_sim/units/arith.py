@@ -8,8 +8,9 @@ Padding (``v = 0``) takes its cycle and writes nothing. With ``bypass`` back-to-
 of a register are forwarded (counted when a column's first kept entry hits the register the
 previous column's last entry updated the cycle before); without it an update waits until
 ``acc_latency`` cycles after the register's previous update, in order. The history of
-updates is forgotten at every round and segment. After a segment's last column the pipeline
-drains and the registers are written back: ``DRAIN_CYCLES``.
+updates is forgotten at every round and segment. The pipeline drains ``DRAIN_CYCLES`` after
+a segment's last issue (its registers written back); a PE is done with a segment once that
+drain and its pointer read unit's last column are both over (contract v3's end rule).
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ EVENTS = (
     Event("cycle", "a PE-cycle of the unit's clock network and leakage (the fitted static term)"),
 )
 
-#: Cycles after a segment's last column (and its scan's end) until the segment is done: the
-#: arithmetic pipeline drains and the registers are written back (section 4, "End"; the EIE
-#: authors' count is the last kept entry's cycle + 6).
+#: Cycles from the one after a segment's last issue until the pipeline has drained and the
+#: registers are written back (section 4, "End": the EIE authors' machine ends a layer 6 cycles
+#: after its last kept entry's issue, its five pipeline stages and the cycle its completion
+#: test sees them clear).
 DRAIN_CYCLES = 5
 VALUE_BITS = 16
 #: The codebook register file is sized for EIE's 4-bit codes (16 entries); a layer's own wbits
@@ -104,6 +106,7 @@ class ArithmeticUnit:
         self._history: dict[int, int] = {}  # register -> cycle of its last update
         self._last_reg = -1
         self._last_cycle = _NEVER
+        self._drained_at = 0  # the cycle the pipeline is empty after the segment's last issue
         # counters
         self.issued = 0  # entries, padding included
         self.kept = 0
@@ -133,11 +136,15 @@ class ArithmeticUnit:
                     self._round = r
                     self.forget()
                 # ready for the next column once its last entry has issued
-                self.ready.offer_at(j, self._issue(packed, value, env._now))  # SimPy's clock
-            elif msg is END:
-                yield env.timeout(DRAIN_CYCLES)
+                end = self._issue(packed, value, env._now)  # SimPy's clock
+                self.ready.offer_at(j, end)
+                self._drained_at = end + DRAIN_CYCLES
+            elif msg is END:  # the PE's last column is done: the pipeline drains after it
+                if self._drained_at > env.now:
+                    yield env.timeout(self._drained_at - env.now)
                 self.done.offer(env.now)
             elif isinstance(msg, SegmentStart):
+                self._drained_at = 0
                 self.forget()
             elif isinstance(msg, JobStart):
                 self.codebook, self.fw, self.ibits = msg.codebook_fix, msg.fw, msg.ibits
@@ -226,6 +233,13 @@ def issue_end(knobs, start: int, v: np.ndarray, rows: np.ndarray, first: int, n:
                 issue = ready
             history[x] = issue
     return issue + 1
+
+
+@numba.njit(cache=True, inline="always")
+def drained(last_issue_end: int) -> int:
+    """The cycle the pipeline is empty, given the cycle after the segment's last issue
+    (``NO_UPDATE``: nothing issued, nothing to drain)."""
+    return last_issue_end + DRAIN_CYCLES if last_issue_end != NO_UPDATE else 0
 
 
 @numba.njit(cache=True, inline="always")

@@ -102,7 +102,8 @@ class PEArray:
             for pe in pes:
                 pe.act_control.offer(HostInput(tuple(job.host_input[pe.index::n].tolist())))
         rows = local_rows(layer.m, n)
-        holder = layer.n % n  # the PE that holds input n, the bias column's constant
+        # the PE holding the bias column's constant: lane 0 of the bias's own row
+        holder = ccu.position(layer.n, layer.n, n) % n
         codebook = tuple(layer.codebook_fix.tolist())
         for pe in pes:
             start = JobStart(wbits=layer.wbits, ibits=layer.ibits, codebook_fix=codebook, fw=layer.fw,
@@ -119,13 +120,18 @@ class PEArray:
             half = dram.buffer_half(i) if not plan.resident else 0
             self._seg_start.append(env.now)
             spmat_address = plan.region.spmat_address(half)
+            scanned = range(ccu.position(seg.col_start, layer.n, n),
+                            ccu.position(seg.col_end - 1, layer.n, n) + 1)
             for pe in pes:
                 msg = SegmentStart(rounds=seg.rounds, col_start=seg.col_start, col_end=seg.col_end,
                                    stride=layer.ncols, ptr_slot=plan.region.ptr_address(half),
-                                   spmat_address=int(spmat_address[pe.index]))
+                                   spmat_address=int(spmat_address[pe.index]), positions=scanned)
                 pe.control.offer(msg)
                 pe.act_control.offer(msg)
-            self.ccu.control.offer(ccu.Scan(seg.rounds, seg.col_start // n, (seg.col_end - 1) // n))
+            has_bias_here = layer.has_bias and seg.col_end == layer.ncols
+            self.ccu.control.offer(ccu.Scan(seg.rounds, scanned.start // n, (scanned.stop - 1) // n,
+                                            bias_row=(scanned.stop - 1) // n if has_bias_here else -1,
+                                            bias_column=layer.n))
             for _ in range(n):
                 yield self.done.get()
             yield self.ccu.done.get()
@@ -145,6 +151,12 @@ class PEArray:
         else:  # the outputs stay in the PEs' memories; the Result reads them there (a probe)
             out = self.probe_outputs(layer.m)
         result.append(self._collect(job, out))
+
+    def store_outputs(self, out: np.ndarray) -> None:
+        """Put a job's outputs into the PEs' activation memories, where the next job reads them
+        (what the memories hold when a stop rule ended the job early)."""
+        for pe in self.pes:
+            pe.act_rw.memory = out[pe.index::self.n_pes].tolist()
 
     def probe_outputs(self, m: int) -> np.ndarray:
         """The outputs held in the PEs' activation memories (an observation, not a transfer)."""

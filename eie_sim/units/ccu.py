@@ -7,6 +7,11 @@ costs its cycle); the LNZD then yields the row's non-zero lanes in order, one br
 per cycle, each once every PE's queue has a free slot. The next row loads in the cycle
 after the row's last broadcast, or in that same cycle when the broadcast came from lane
 N-1. The scan ends the cycle after its last row load or broadcast (``T_scan``).
+
+Input ``j`` of a layer with ``n`` inputs sits at scan position ``j`` (lane ``j mod N`` of row
+``j // N``); the bias, input ``n``, sits at position ``ceil(n/N) * N``: lane 0 of an
+activation row of its own, after the inputs' rows (contract v3, as the EIE authors'
+machine has it).
 """
 
 from __future__ import annotations
@@ -95,13 +100,29 @@ class LeadingNonZeroDetector:
         return lane
 
 
+@numba.njit(cache=True)
+def position(j: int, n: int, n_pes: int) -> int:
+    """The scan position of column ``j`` of a layer with ``n`` inputs: ``j`` for an input, and
+    ``ceil(n/N) * N`` for the bias (``j == n``), lane 0 of a row of its own."""
+    return j if j < n else (n + n_pes - 1) // n_pes * n_pes
+
+
+def positions(cols: np.ndarray, n: int, n_pes: int) -> np.ndarray:
+    """:func:`position` of every column in ``cols``."""
+    cols = np.asarray(cols, np.int64)
+    return np.where(cols < n, cols, (n + n_pes - 1) // n_pes * n_pes)
+
+
 @dataclass(frozen=True)
 class Scan:
-    """What the array asks of the CCU for one segment: its rounds and its rows' first and last."""
+    """What the array asks of the CCU for one segment: its rounds, its rows' first and last, and
+    the row whose lane 0 is the bias column (-1: none in this segment)."""
 
     rounds: range
     first_row: int
     last_row: int
+    bias_row: int = -1
+    bias_column: int = -1
 
 
 class CentralControlUnit:
@@ -146,7 +167,8 @@ class CentralControlUnit:
                     yield env.timeout(1)  # the row's load cycle
                     lane = self.lnzd.next_lane()
                     while lane is not None:
-                        item = (r, row * n + lane, values[lane])
+                        column = scan.bias_column if row == scan.bias_row else row * n + lane
+                        item = (r, column, values[lane])
                         found = env.now
                         if not bus.offer(item):
                             yield bus.put(item)  # a queue is full: wait for its pop

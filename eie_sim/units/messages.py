@@ -36,6 +36,12 @@ class SegmentStart:
     stride: int  # columns per round: item (r, j) reads pointer (r - first round) * stride + j - col_start
     ptr_slot: int  # the segment's first pointer slot in the pointer SRAM
     spmat_address: int  # byte address of the segment's first word in the sparse-matrix SRAM
+    positions: range | None = None  # the scan positions of its columns (None: the columns themselves)
+
+    @property
+    def scanned(self) -> range:
+        """Scan positions of the segment's columns, the bias's included (ccu.position)."""
+        return self.positions if self.positions is not None else range(self.col_start, self.col_end)
 
 
 class Column(NamedTuple):

@@ -93,6 +93,12 @@ def pop_cycle(visible: int, previous_finish: int) -> int:
 
 
 @numba.njit(cache=True, inline="always")
+def done_cycle(last_finish: int, drained: int) -> int:
+    """A PE is done with a segment when its last column is done and its pipeline has drained."""
+    return last_finish if last_finish > drained else drained
+
+
+@numba.njit(cache=True, inline="always")
 def finish_cycle(pop: int, read_cycles: int, issue_end: int) -> int:
     """A column is done when its pointer read and its last issue both are (they overlap)."""
     return pop + read_cycles if pop + read_cycles > issue_end else issue_end

@@ -38,9 +38,6 @@ if TYPE_CHECKING:  # for annotations only: importing these costs numba and panda
     from eie_sim.study.batch import Inputs
     from eie_sim.workload.graph import Graph
 
-#: The subcommands, in the order ``eie --help`` lists them.
-COMMANDS = ("demo", "compress", "inspect", "simulate", "sweep", "plot", "example", "reproduce")
-
 ENGINE_HELP = ("fast: the closed-form engine (default); simpy: the event-driven machine, identical "
                "results, 100-1000x slower")
 RELU_NOTE = ("A model is a chain of fully connected layers with a ReLU after every layer but the "
@@ -843,7 +840,8 @@ class _Version(argparse.Action):
 
 def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
     """The ``eie`` parser. Every subcommand is listed; only those in ``commands`` (all when None)
-    get their arguments, whose defaults and choices import the modules behind them."""
+    get their arguments, whose defaults and choices import the modules behind them. A new
+    subcommand goes through ``command(NAME, fill, func)`` below, its arguments in ``fill``."""
     p = argparse.ArgumentParser(prog="eie", description="eie-sim: Deep Compression for FC layers and a "
                                 "cycle-accurate model of the EIE accelerator. " + RELU_NOTE)
     p.add_argument("--version", action=_Version)
@@ -935,7 +933,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Only the named command's arguments are built (a word that merely looks like a command,
     # an --out demo, builds one more: harmless).
-    parser = build_parser(commands=[a for a in argv if a in COMMANDS])
+    parser = build_parser(commands=set(argv))
     args = parser.parse_args(argv)
     with _pipe_safe_stdout(), warnings.catch_warnings():
         try:

@@ -46,6 +46,7 @@ from compressor.train import (
     prune_and_retrain,
     share_layer,
     shared_layers,
+    single_blas_thread,
     train,
 )
 from compressor.validate import check_bias, check_finite, check_weights
@@ -202,6 +203,7 @@ def _divergence(stage: Callable[[], str]) -> Iterator[None]:
 # --------------------------------------------------------------------------- the pipeline
 
 
+@single_blas_thread  # the same seed, the same bytes, whatever the thread count
 def retrain_compress(layers: Sequence[Layer], options: CompressOptions | Sequence[CompressOptions],
                      x: np.ndarray, y: np.ndarray, retrain: RetrainOptions | None = None, *,
                      calibration: np.ndarray | None = None, input_after_relu: bool = False,

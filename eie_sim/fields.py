@@ -107,16 +107,24 @@ class Field:
         is_int = isinstance(value, int) and not isinstance(value, bool)
         ok = is_int if self.kind is int else (
             isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value))
-        kind = "an integer" if self.kind is int else "a number"
         if self.choices and value not in self.choices:
             raise EieConfigError(f"{self.name} = {value!r} must be one of "
                                  f"{', '.join(map(str, self.choices))}")
         if not ok or (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
-            raise EieConfigError(f"{self.name} = {value!r} must be {kind} in {self.lo:g}..{self.hi:g}"
-                                 + (f" {self.unit}" if self.unit else ""))
+            raise EieConfigError(f"{self.name} = {value!r} must be {self._range()}")
         if self.multiple_of > 1 and value % self.multiple_of:
             raise EieConfigError(f"{self.name} = {value} must be a multiple of {self.multiple_of}"
                                  + (f" {self.unit}" if self.unit else ""))
+
+    def _range(self, *, in_flag_unit: bool = False) -> str:
+        """``an integer in 1..1024 KB``: the allowed range, in the field's or the flag's unit."""
+        kind = "an integer" if self.kind is int else "a number"
+        scale, unit = (self.scale, self.shown_unit) if in_flag_unit else (1.0, self.unit)
+        lo = "" if self.lo is None else f"{self.lo / scale:g}"
+        hi = "" if self.hi is None else f"{self.hi / scale:g}"
+        if in_flag_unit and self.kind is int and scale != 1:
+            kind = "a number"  # 0.5 KB is a whole number of bytes
+        return f"{kind} in {lo}..{hi}" + (f" {unit}" if unit else "")
 
     def from_flag(self, value: object) -> object:
         """A value given in the flag's unit (command-line text or a TOML value) as the field's value,
@@ -143,6 +151,11 @@ class Field:
                 out = int(scaled)
             else:
                 out = float(scaled)
+        if (self.kind in (int, float) and not self.choices and self.flag_unit is not None
+                and ((self.lo is not None and out < self.lo) or (self.hi is not None and out > self.hi))):
+            # in the unit the user typed: "--clock-mhz 0: must be a number in 1..100000 MHz", not
+            # the field's Hz (a flag in the field's own unit keeps the field's message below)
+            raise EieConfigError(f"{self.option} {value}: must be {self._range(in_flag_unit=True)}")
         try:
             self.check(out)
         except EieConfigError as e:

@@ -17,7 +17,6 @@ from benchmarks.fuzz import flip_bits, time_limit
 from compressor import eiefile
 from eie_sim.config import FLAG
 from eie_sim.config import RANGES as _RANGES
-from eie_sim.study import cli
 from eie_sim.study.cli import main
 from tests.conftest import run
 
@@ -142,11 +141,26 @@ BAD_FLAG_VALUES = {
 @pytest.mark.parametrize("flag", sorted(BAD_FLAG_VALUES))
 def test_config_flag_out_of_range(capsys: pytest.CaptureFixture[str], files: dict[str, str],
                                   flag: str) -> None:
-    field = FLAG[flag].name
-    _, lo, hi = _RANGES[field]
-    expect = (f"{field} = ", "multiple of 8" if flag == "word_bits" else f"{lo:g}..{hi:g}")
+    f = FLAG[flag]
+    _, lo, hi = _RANGES[f.name]
+    if f.flag_unit is None:  # the field's own unit: the field's message
+        expect = (f"{f.name} = ", "multiple of 8" if flag == "word_bits" else f"{lo:g}..{hi:g}")
+    else:  # a flag in another unit (KB, MHz) answers in that unit
+        expect = (f"--{flag.replace('_', '-')} {BAD_FLAG_VALUES[flag]}: must be",
+                  f"{lo / f.scale:g}..{hi / f.scale:g} {f.flag_unit}")
     fails(capsys, "simulate", files["model"], f"--{flag.replace('_', '-')}", BAD_FLAG_VALUES[flag], *FAST,
           expect=expect)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--clock-mhz", "0"), "--clock-mhz 0: must be a number in 1..100000 MHz"),
+    (("--spmat-kb", "20000000"), "--spmat-kb 20000000: must be a number in 0.000976562..1.67772e+07 KB"),
+])
+def test_flag_errors_speak_the_flags_unit(capsys: pytest.CaptureFixture[str], files: dict[str, str],
+                                          argv: tuple[str, str], message: str) -> None:
+    """The user typed MHz and KB: the range comes back in MHz and KB, not the fields' Hz and bytes."""
+    err = fails(capsys, "simulate", files["model"], *argv, *FAST, expect=(message,))
+    assert " Hz" not in err and "bytes" not in err
 
 
 def test_every_config_flag_is_covered() -> None:
@@ -284,7 +298,7 @@ def test_internal_error_exits_1(capsys: pytest.CaptureFixture[str], files: dict[
     def boom(path: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli.eiefile, "load", boom)
+    monkeypatch.setattr(eiefile, "load", boom)  # cmd_inspect imports the module when it runs
     rc, _, err = run(capsys, "inspect", files["model"])
     assert rc == 1
     assert "eie inspect: internal error: RuntimeError: boom" in err and "--debug" in err

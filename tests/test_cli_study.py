@@ -151,7 +151,7 @@ def test_batch_with_labels_reports_reference_accuracy(study, model_file, tmp_pat
     assert rc == 0, err
     x, y = np.load(study["x"]), np.load(study["y"])
     want = reference_accuracy(model_file, x, y)
-    assert f"top-1 accuracy     {100 * want:.2f} % of 24" in out
+    assert f"top-1 accuracy       {100 * want:.2f} % of 24" in out
     for column in ("mean", "min", "max"):
         assert column in out
     rows = pd.read_csv(per_input)

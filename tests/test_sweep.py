@@ -120,21 +120,59 @@ def test_cli_sweep_flags_reach_the_points(weights, tmp_path, capsys):
     assert "sweeping 4 point(s)" in capsys.readouterr().out
 
 
+def _children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid`` (Linux /proc): pid -> start time, to tell a pid reused."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) "
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out[int(d.name)] = fields[19]
+    return out
+
+
+def _running(pid: int, start: str) -> bool:
+    """Whether ``pid`` is still the process that started at ``start``, and not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2:].split()
+    return fields[0] != "Z" and fields[19] == start
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 def test_sigkill_then_resume(weights, tmp_path):
-    """Kill a running `eie sweep` with SIGKILL; the rerun keeps every finished row untouched."""
+    """Kill a running `eie sweep` with SIGKILL: its workers exit too (none is left under PID 1),
+    and the rerun keeps every finished row untouched."""
     out = tmp_path / "k.csv"
     cmd = [sys.executable, "-m", "eie_sim.study.cli", "sweep", weights, "--engine", "simpy",
            "--pes", "1,2,3,4,5,6,7,8", "--fifo", "1,2,3,4,5,6,7,8", "--act-density", "0.5",
-           "--jobs", "1", "--quiet", "-o", str(out)]
+           "--jobs", "2", "--quiet", "-o", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONHASHSEED": "0"})
     deadline = time.time() + 120
+    workers: dict[int, str] = {}
     while time.time() < deadline:
+        workers.update(_children(proc.pid))
         if out.exists() and out.read_text().count("\n") >= 6:  # header + at least 5 rows
             break
         time.sleep(0.05)
+    workers.update(_children(proc.pid))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert len(workers) >= 2, f"expected the sweep's two worker processes, saw {sorted(workers)}"
+    deadline = time.time() + 10  # the death signal acts at once; the fallback polls every 0.5 s
+    while time.time() < deadline and any(_running(p, t) for p, t in workers.items()):
+        time.sleep(0.05)
+    left = [p for p, t in workers.items() if _running(p, t)]
+    for p in left:  # do not leave them behind even when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"worker process(es) {left} outlived the killed sweep"
     header, finished = read_rows(out)  # parses, torn tail or not
     assert 5 <= len(finished) < 64, "the sweep should have been killed part way"
     before = {r["key"]: r for r in finished}
@@ -146,3 +184,39 @@ def test_sigkill_then_resume(weights, tmp_path):
         assert float(after.loc[key, "wall_s"]) == float(row["wall_s"])
     assert len(set(df["key"])) == 64
     assert not list(Path(tmp_path).glob(".k.csv.*.tmp"))
+
+
+def test_worker_exits_when_its_parent_dies(tmp_path):
+    """The portable fallback alone (no death signal): a worker whose parent is gone exits."""
+    script = tmp_path / "orphan.py"
+    script.write_text(
+        "import os, time\n"
+        "from eie_sim.study import sweep\n"
+        "sweep.PR_SET_PDEATHSIG = 0  # not a prctl option: only the watchdog thread is left\n"
+        "sweep.WATCH_PARENT_S = 0.05\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    sweep.worker_init(os.getppid())\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print(child, flush=True)\n"
+        "time.sleep(0.3)  # then this parent exits, and the worker is re-parented\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    worker = int(proc.stdout.split()[0])
+    start = _start_time(worker)
+    deadline = time.time() + 10
+    while time.time() < deadline and start is not None and _running(worker, start):
+        time.sleep(0.05)
+    alive = start is not None and _running(worker, start)
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the orphaned worker kept running"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]

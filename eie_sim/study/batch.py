@@ -7,6 +7,7 @@ whole batch when the model has none, so every input sees the same arithmetic.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +44,11 @@ class Inputs:
         return len(self.x)
 
 
-def load_inputs(spec: str, n: int) -> Inputs:
+def load_inputs(spec: str, n: int, *, shape_hint: str = "") -> Inputs:
     """Inputs from ``x.npy`` (a vector or a batch, one row per input) or ``x.npz:name``.
 
-    A ``.npz`` holding one array needs no name. Each input must have ``n`` values.
+    A ``.npz`` holding one array needs no name. Each input must have ``n`` values; ``shape_hint``
+    is added to the error when they do not (the caller's guess why: weights given transposed).
     """
     path, _, name = spec.partition(":") if spec.lower().split(":")[0].endswith(".npz") else (spec, "", "")
     p = Path(path)
@@ -76,7 +78,8 @@ def load_inputs(spec: str, n: int) -> Inputs:
     if batch.shape[1] != n:
         hint = (f"; it has {batch.shape[0]} rows of {batch.shape[1]}: is it transposed?"
                 if batch.shape[0] == n else "")
-        raise EieInputError(f"{source}: each input has {batch.shape[1]} values; the model takes {n}{hint}")
+        raise EieInputError(f"{source}: each input has {batch.shape[1]} values; the model takes {n}{hint}"
+                            f"{shape_hint}")
     if not len(batch):
         raise EieInputError(f"{source}: the batch is empty")
     bad = np.argwhere(~np.isfinite(batch.astype(np.float64)))
@@ -99,6 +102,8 @@ class BatchResult:
     source: str
     input_density: float
     labels: np.ndarray | None
+    input_densities: np.ndarray | None = None  # each input's share of non-zero activations
+    wall_s: float | None = None  # how long the simulation of the batch took
 
     @property
     def predictions(self) -> np.ndarray:
@@ -159,6 +164,7 @@ def simulate_batch(workload: Workload, inputs: Inputs | np.ndarray | dict[str, n
     each host input's name to its batch (equal batch sizes). The workload is encoded and
     planned once; its activation format is its own, or calibrated once over the whole batch.
     """
+    start = time.perf_counter()
     prep = prepare(workload, config, engine=engine)
     names = list(prep.graph.host_inputs)
     if isinstance(inputs, dict):
@@ -190,4 +196,6 @@ def simulate_batch(workload: Workload, inputs: Inputs | np.ndarray | dict[str, n
     fa = calibrated_fa(prep.graph, batches)
     results = [run_prepared(prep, row, fa=fa)[0]
                for row in tqdm(rows, desc="inputs", unit="input", disable=not progress)]
-    return BatchResult(results, source, density, y)
+    sizes = sum(v.shape[1] for v in batches.values())
+    densities = sum(np.count_nonzero(v, axis=1) for v in batches.values()) / sizes
+    return BatchResult(results, source, density, y, densities, time.perf_counter() - start)

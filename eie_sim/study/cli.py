@@ -3,6 +3,13 @@
 Exit codes: 0 success; 2 usage or input error (message on stderr, no traceback
 unless ``--debug``); 1 internal error. Output piped into a reader that stops early
 (``eie inspect m.eie | head``) is dropped quietly; the command still finishes.
+
+Start-up is kept short: this module imports only the standard library and the error
+types at load. Each command imports what it needs when it runs, and the parser fills in
+only the subcommand named on the command line, so ``eie --version`` and ``eie --help``
+import neither numba nor pandas (``benchmarks/bench_startup.py`` measures it). BLAS is
+limited to ``--threads`` / ``EIE_THREADS`` threads (default 1) for the whole run
+(:mod:`eie_sim.study.threads`).
 """
 
 from __future__ import annotations
@@ -12,31 +19,24 @@ import io
 import json
 import os
 import sys
+import time
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from compressor import eiefile
 from compressor.errors import EieError, EieInputError
-from compressor.evaluate import MAX_ERROR_PCT, MAX_LOSS_POINTS
-from compressor.importers import SUFFIXES, check_weight_array, load_layers, load_npy
-from compressor.model import EncodedModel
-from compressor.outputs import check_writable, write_atomic
-from compressor.pipeline import CompressOptions, compress_model
-from compressor.provenance import CONTRACT_VERSION, package_version
-from compressor.quantize import INITS, METHODS
-from compressor.sizes import format_size_table, size_table
-from eie_sim.config import FIELDS, SimConfig, format_config
-from eie_sim.engines import ENGINES
-from eie_sim.simulate import EieWarning, simulate_runs
-from eie_sim.study.batch import Inputs
-from eie_sim.study.summary import format_summary
-from eie_sim.workload.benchmarks import SPARSITY_MODELS, random_activations
-from eie_sim.workload.graph import Graph, load_graph
+
+if TYPE_CHECKING:  # for annotations only: importing these costs numba and pandas
+    import numpy as np
+
+    from compressor.model import EncodedModel
+    from compressor.pipeline import CompressOptions
+    from eie_sim.config import SimConfig
+    from eie_sim.study.batch import Inputs
+    from eie_sim.workload.graph import Graph
 
 ENGINE_HELP = ("fast: the closed-form engine (default); simpy: the event-driven machine, identical "
                "results, 100-1000x slower")
@@ -50,6 +50,8 @@ def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> 
     """Architecture flags (the units' fields), each with its default and unit; in a sweep, lists."""
     g = p.add_argument_group("architecture (defaults: the paper's 64-PE EIE; --config takes a TOML "
                              "file of the same names and units)")
+    from eie_sim.config import FIELDS, SimConfig
+
     g.add_argument("--config", metavar="ARCH.toml", help="TOML file of these settings (flags win)")
     default = SimConfig()
     for f in FIELDS:
@@ -67,6 +69,8 @@ def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> 
 
 def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
     """The swept fields: each list flag of ``eie sweep`` given, converted to its field's unit."""
+    from eie_sim.config import FIELDS
+
     grid = {}
     for f in FIELDS:
         value = getattr(args, f.flag_name, None)
@@ -80,6 +84,8 @@ def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
 
     In a sweep the list flags are left to :func:`sweep_grid`.
     """
+    from eie_sim.config import FIELDS, SimConfig
+
     overrides: dict[str, object] = {}
     sweeping = getattr(args, "command", "") == "sweep"
     for f in FIELDS:
@@ -95,11 +101,15 @@ def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
 
 def print_config(config: SimConfig, grid: dict[str, list[object]] | None = None) -> None:
     """The resolved configuration, printed at the start of a run, in the flags' units."""
+    from eie_sim.config import format_config
+
     print("configuration:")
     print("\n".join(format_config(config, grid)))
 
 
 def add_compress_flags(p: argparse.ArgumentParser) -> None:
+    from compressor.quantize import INITS, METHODS
+
     g = p.add_argument_group("compression (without --density/--threshold nothing is pruned: "
                              "zero weights stay zero, every non-zero weight is kept)")
     prune = g.add_mutually_exclusive_group()
@@ -135,6 +145,9 @@ def _per_layer(text: str | None, flag: str, n_layers: int) -> list[float | None]
 def compress_options(args: argparse.Namespace, n_layers: int,
                      config: SimConfig | None = None) -> list[CompressOptions]:
     """The compression flags, per layer; the encoding (N, R, word width) from ``config``."""
+    from compressor.pipeline import CompressOptions
+    from eie_sim.config import SimConfig
+
     config = config or SimConfig(n_pes=args.pes, regs=args.regs, word_bits=args.word_bits)
     return [CompressOptions(density=d, threshold=t, balanced=args.balanced, wbits=args.bits,
                             ibits=args.index_bits, init=args.init, method=args.method, seed=args.seed,
@@ -145,6 +158,8 @@ def compress_options(args: argparse.Namespace, n_layers: int,
 
 def input_file(path: str) -> str:
     """A weight file to read: it must exist and be a file of a known kind."""
+    from compressor.importers import SUFFIXES
+
     p = Path(path)
     if p.is_dir():
         raise EieInputError(f"{p}: is a directory; expected a weight file ({', '.join(SUFFIXES)})")
@@ -169,6 +184,12 @@ def _note(text: str) -> None:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
+    from compressor import eiefile
+    from compressor.importers import load_layers, load_npy
+    from compressor.outputs import check_writable
+    from compressor.pipeline import compress_model
+    from compressor.sizes import format_size_table, size_table
+
     out = check_writable(args.output, args.force)
     input_file(args.input)
     notes: list[str] = []
@@ -223,10 +244,13 @@ def _print_compression(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None
 
 def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *, retrained: bool) -> None:
     """Float, pruned, quantized and fixed-point scores on --eval inputs, with warnings for losses."""
+    import numpy as np
+
     from compressor.evaluate import STEPS, Stage, losses, score_table, stage_outputs
+    from eie_sim.config import SimConfig
     from eie_sim.study.batch import load_inputs, load_labels, simulate_batch
 
-    inputs = load_inputs(args.eval, model.n_inputs)
+    inputs = load_inputs(args.eval, model.n_inputs, shape_hint=_transposed_hint(model))
     labels = load_labels(args.labels, len(inputs)) if args.labels else None
     stages = stage_outputs(layers, options, model, inputs.x)
     steps = STEPS
@@ -258,7 +282,19 @@ def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *,
     print()
 
 
+def _transposed_hint(model: EncodedModel) -> str:
+    """For a one-layer model fed inputs of its output count: the weights may be transposed."""
+    if len(model.layers) != 1 or model.layers[0].m == model.layers[0].n:
+        return ""
+    lay = model.layers[0]
+    return (f" (the layer's weights are {lay.m} x {lay.n}, outputs x inputs: if they were saved inputs x "
+            "outputs, transpose them; PyTorch's Linear.weight is outputs x inputs)")
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from compressor import eiefile
+    from compressor.sizes import format_size_table, size_table
+
     model = eiefile.load(args.file)
     print(f"{args.file}: {len(model.layers)} layer(s), contract version "
           f"{model.provenance.get('contract_version', '?')}, activation format "
@@ -288,30 +324,66 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workload(args: argparse.Namespace, config: SimConfig) -> Graph:
-    """What ``eie simulate`` runs: a .eie model (a chain), a graph description or a weight file."""
+def _workload(args: argparse.Namespace, config: SimConfig) -> tuple[Graph, str | None]:
+    """What ``eie simulate`` runs, as ``eie sweep`` names it: a .eie model (a chain), a graph
+    description, a benchmark layer (EIE Table III) or a weight file (``--layer`` / ``--bias``
+    choose its arrays, as for ``eie compress``). Also the benchmark's name, if it is one."""
+    from compressor.importers import SUFFIXES
+    from eie_sim.workload.benchmarks import BENCHMARKS
+    from eie_sim.workload.graph import Graph, load_graph
+
     if args.model and args.weights:
-        raise EieInputError("give either MODEL.eie (or GRAPH.toml) or --weights W.npy, not both")
-    if args.model:
-        p = Path(args.model)
-        if p.is_dir():
-            raise EieInputError(f"{p}: is a directory; expected a .eie model file or a .toml graph file")
-        if p.suffix.lower() == ".toml":
-            return load_graph(p)
-        return Graph.chain(eiefile.load(p))
-    if args.weights:
-        name = Path(input_file(args.weights)).stem
-        w = check_weight_array(load_npy(args.weights), args.weights)
-        b = load_npy(args.bias) if args.bias else None
-        layers = [(name, w, b)]
-        options = compress_options(args, 1, config)
-        return Graph.chain(compress_model(layers, options, source=str(args.weights)))
-    raise EieInputError("nothing to simulate: give MODEL.eie, GRAPH.toml or --weights W.npy")
+        raise EieInputError("give either MODEL (a .eie, .toml, benchmark or weight file) or --weights "
+                            "W.npy, not both")
+    source = args.model or args.weights
+    if source is None:
+        raise EieInputError("nothing to simulate: give MODEL.eie, GRAPH.toml, a benchmark name "
+                            f"({', '.join(BENCHMARKS)}) or a weight file ({', '.join(SUFFIXES)})")
+    p = Path(source)
+    weight_file = args.weights is not None or p.suffix.lower() in SUFFIXES
+    if not weight_file:
+        selectors = [flag for flag, value in (("--layer", args.layer), ("--bias", args.bias),
+                                              ("--density", args.density), ("--threshold", args.threshold))
+                     if value is not None] + (["--balanced"] if args.balanced else [])
+        if selectors:
+            raise EieInputError(f"{', '.join(selectors)}: only for a weight file ({', '.join(SUFFIXES)}); "
+                                f"{source} is "
+                                + ("a benchmark layer with its published densities" if source in BENCHMARKS
+                                   else "already compressed"))
+    if not weight_file and source in BENCHMARKS:
+        from eie_sim.workload.benchmarks import benchmark_model
+
+        model = benchmark_model(source, seed=args.seed, sparsity=args.sparsity, n_pes=config.n_pes,
+                                regs=config.regs, word_bits=config.word_bits)
+        return Graph.chain(model), source
+    if p.is_dir():
+        raise EieInputError(f"{p}: is a directory; expected a .eie model, a .toml graph or a weight file")
+    if p.suffix.lower() == ".toml":
+        return load_graph(p), None
+    if p.suffix.lower() == ".eie":
+        from compressor import eiefile
+
+        return Graph.chain(eiefile.load(p)), None
+    if not weight_file:
+        raise EieInputError(f"{source}: neither a benchmark ({', '.join(BENCHMARKS)}) nor a .eie, .toml or "
+                            f"weight file ({', '.join(SUFFIXES)})")
+    from compressor.importers import load_layers
+    from compressor.pipeline import compress_model
+
+    notes: list[str] = []
+    layers = load_layers(input_file(source), args.layer, args.bias, notes=notes)
+    for n in notes:
+        _note(n)
+    options = compress_options(args, len(layers), config)
+    return Graph.chain(compress_model(layers, options, source=str(source))), None
 
 
-def _simulation_inputs(args: argparse.Namespace, graph: Graph) -> dict[str, Inputs]:
-    """Each host input's batch: from --activations (FILE, or NAME=FILE per input), else random."""
+def _simulation_inputs(args: argparse.Namespace, graph: Graph, benchmark: str | None) -> dict[str, Inputs]:
+    """Each host input's batch: from --activations (FILE, or NAME=FILE per input), else random at
+    --act-density, else a benchmark layer's own activations (at its published density), else dense
+    random ones."""
     from eie_sim.study.batch import Inputs, load_inputs
+    from eie_sim.workload.benchmarks import benchmark_activations, random_activations
 
     wanted = graph.host_inputs
     given: dict[str, str] = {}
@@ -329,14 +401,23 @@ def _simulation_inputs(args: argparse.Namespace, graph: Graph) -> dict[str, Inpu
     if given and set(given) != set(wanted):
         missing = [n for n in wanted if n not in given]
         raise EieInputError(f"--activations: no file for host input(s) {', '.join(missing)}")
+    hint = ""
+    if graph.is_chain and len(graph.jobs) == 1:
+        lay = graph.jobs[0].layer
+        if lay.m != lay.n:
+            hint = (f" (the layer's weights are {lay.m} x {lay.n}, outputs x inputs: if they were saved "
+                    "inputs x outputs, transpose them; PyTorch's Linear.weight is outputs x inputs)")
     out = {}
     for i, (name, n) in enumerate(wanted.items()):
         if name in given:
-            out[name] = load_inputs(given[name], n)
+            out[name] = load_inputs(given[name], n, shape_hint=hint)
+        elif benchmark is not None and args.act_density is None:
+            x = benchmark_activations(benchmark, args.seed)
+            out[name] = Inputs(x[None, :], f"{benchmark}'s activations (seed {args.seed})", True)
         else:
-            x = random_activations(n, args.act_density, args.seed + i)
-            what = f"random (density {args.act_density:g}, seed {args.seed + i})"
-            out[name] = Inputs(x[None, :], what, True)
+            density = 1.0 if args.act_density is None else args.act_density
+            x = random_activations(n, density, args.seed + i)
+            out[name] = Inputs(x[None, :], f"random (density {density:g}, seed {args.seed + i})", True)
     sizes = {len(v) for v in out.values()}
     if len(sizes) != 1:
         raise EieInputError("--activations: the host inputs' batches differ in size: "
@@ -344,24 +425,54 @@ def _simulation_inputs(args: argparse.Namespace, graph: Graph) -> dict[str, Inpu
     return out
 
 
+def check_act_density(value: float | None) -> None:
+    """``--act-density``, for simulate and sweep alike: a share in 0..1. 0 is allowed: an all-zero
+    input is a run of its own (the layer's fixed cost: pointer reads, no multiply)."""
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise EieInputError(f"--act-density {value:g}: must be in 0..1 (the share of non-zero activations)")
+
+
+def _negative_notes(graph: Graph, inputs: dict[str, Inputs]) -> None:
+    """Negative activations where no ReLU precedes: EIE skips only zeros, so they all count as
+    work. Legitimate for a network's raw inputs; said so, because it silently costs density."""
+    for name, batch in inputs.items():
+        negative = int((batch.x < 0).sum())
+        if negative and name not in graph.input_after_relu:
+            what = "activations" if len(inputs) == 1 else f"activations of {name!r}"
+            _note(f"{negative:,} of {batch.x.size:,} {what} are negative; EIE skips only zeros, so they "
+                  f"are work like any other (non-zero: {100 * batch.density:.1f} %). Expected for raw "
+                  "network inputs; after a ReLU there would be none")
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from compressor.outputs import check_writable, write_atomic
+    from eie_sim.simulate import simulate_runs
+    from eie_sim.study.summary import format_summary
+
     config = resolve_config(args)
     for path in (args.json, args.trace, args.per_input):
         if path:
             check_writable(path, args.force)
     if args.labels and not args.activations:
         raise EieInputError("--labels needs the inputs they label: give --activations X.npy too")
+    check_act_density(args.act_density)
     print_config(config)
-    graph = _workload(args, config)
-    inputs = _simulation_inputs(args, graph)
+    graph, benchmark = _workload(args, config)
+    inputs = _simulation_inputs(args, graph, benchmark)
+    _negative_notes(graph, inputs)
     if args.labels or args.per_input or len(next(iter(inputs.values()))) > 1:
         return _simulate_batch(graph, inputs, config, args)
+    start = time.perf_counter()
     result, graph, runs = simulate_runs(graph, {k: v.x[0] for k, v in inputs.items()}, config,
                                         engine=args.engine)
+    wall = time.perf_counter() - start
     for w in result.warnings:
         _note(w)
+    size = sum(v.x.size for v in inputs.values())
+    density = sum(int((v.x != 0).sum()) for v in inputs.values()) / size
     print()
-    print(format_summary(result))
+    print(format_summary(result, config, input_density=density, n_inputs=size, wall_s=wall,
+                         input_source=", ".join(v.source for v in inputs.values())))
     _traces(args, graph, runs, config)
     if args.json:
         write_atomic(args.json, json.dumps(result.to_dict(), indent=1, default=_json_default),
@@ -371,6 +482,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _traces(args: argparse.Namespace, graph: Graph, runs, config: SimConfig) -> None:
+    from compressor.outputs import write_atomic
+
     if args.line_trace:
         from eie_sim.linetrace import render
         from eie_sim.units import trace_columns
@@ -389,6 +502,7 @@ def _traces(args: argparse.Namespace, graph: Graph, runs, config: SimConfig) -> 
 
 def _simulate_batch(graph: Graph, inputs: dict[str, Inputs], config: SimConfig,
                     args: argparse.Namespace) -> int:
+    from compressor.outputs import write_atomic
     from eie_sim.study.batch import load_labels, simulate_batch
     from eie_sim.study.summary import format_batch
 
@@ -402,7 +516,7 @@ def _simulate_batch(graph: Graph, inputs: dict[str, Inputs], config: SimConfig,
     for w in dict.fromkeys(w for r in batch.results for w in r.warnings):
         _note(w)
     print()
-    print(format_batch(batch))
+    print(format_batch(batch, config))
     if args.per_input:
         write_atomic(args.per_input, batch.per_input().to_csv(index=False), force=args.force)
         print(f"wrote {args.per_input}")
@@ -414,6 +528,8 @@ def _simulate_batch(graph: Graph, inputs: dict[str, Inputs], config: SimConfig,
 
 
 def _json_default(o: object) -> object:
+    import numpy as np
+
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
@@ -424,7 +540,15 @@ def _json_default(o: object) -> object:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from eie_sim.study.sweep import check_configs, default_cache_dir, make_points, run_sweep, write_parquet
+    from compressor.outputs import check_writable
+    from eie_sim.study.sweep import (
+        check_configs,
+        default_cache_dir,
+        finished_points,
+        make_points,
+        run_sweep,
+        write_parquet,
+    )
 
     out = check_writable(args.output, force=True)  # an existing file is resumed, not overwritten
     base = resolve_config(args)
@@ -432,8 +556,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     seeds = int_list("--seeds", args.seeds)
     if args.jobs is not None and args.jobs < 1:
         raise EieInputError(f"--jobs {args.jobs}: must be at least 1")
-    if args.act_density is not None and not 0.0 < args.act_density <= 1.0:
-        raise EieInputError(f"--act-density {args.act_density:g}: must be in (0, 1]")
+    check_act_density(args.act_density)
     if args.labels and not args.activations:
         raise EieInputError("--labels needs the batch they label: give --activations X.npy too")
     points = make_points(args.layers, grid, seeds=seeds, sparsity=args.sparsity,
@@ -447,6 +570,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           + f"seeds {', '.join(map(str, seeds))}; engine {args.engine}; inputs "
           + (args.activations or "each layer's own (benchmarks) or random")
           + f"; layer cache {cache or 'off'}")
+    done = 0 if args.force else finished_points(points, out)
+    if done:
+        print(f"resuming {out}: {done} done, {len(points) - done} to go")
     common = dict(base=base, engine=args.engine, force=args.force, progress=not args.quiet,
                   cache_dir=cache)
     if args.dask:
@@ -459,8 +585,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         df = run_sweep(points, out, jobs=args.jobs, **common)
     parquet = write_parquet(df, out.with_suffix(".parquet"), force=True)
-    print(f"wrote {out} ({len(df)} rows)" + (f" and {parquet}" if parquet else ""))
+    print(f"wrote {out} ({_count(len(df), 'row')})" + (f" and {parquet}" if parquet else ""))
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -482,6 +613,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from compressor.outputs import check_writable
+    from eie_sim.config import SimConfig
     from eie_sim.study.demo import demo_outputs, run_demo
 
     for p in demo_outputs(args.out):  # refuse before computing anything
@@ -493,6 +626,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from eie_sim.config import SimConfig
     from eie_sim.study.reproduce import run_reproduce
 
     seeds = [args.seed] if args.seed is not None else int_list("--seeds", args.seeds)
@@ -517,6 +651,7 @@ def cmd_example(args: argparse.Namespace) -> int:
         for line in run_mlp_study(args.out, seed=int_list("--seeds", args.seeds)[0], force=args.force):
             print(line)
         return 0
+    from eie_sim.config import SimConfig
     from eie_sim.study.examples.lenet import run_lenet_example
 
     print_config(SimConfig())
@@ -533,6 +668,8 @@ def cmd_example(args: argparse.Namespace) -> int:
 
 
 def _engine_flag(p: argparse.ArgumentParser) -> None:
+    from eie_sim.engines import ENGINES
+
     p.add_argument("--engine", choices=sorted(ENGINES), default="fast", help=ENGINE_HELP)
 
 
@@ -543,30 +680,42 @@ def _input_flags(p: argparse.ArgumentParser, *, random: bool) -> None:
                         "picks an array of an .npz"
                         + ("; a graph with several host inputs takes NAME=FILE for each" if random else ""))
     if random:
-        a.add_argument("--act-density", type=float, default=1.0,
-                       help="without --activations: random non-negative activations at this density "
-                            "(default 1.0)")
+        a.add_argument("--act-density", type=float, metavar="D",
+                       help="without --activations: random non-negative activations at this share of "
+                            "non-zeros, 0..1 (default: a benchmark layer's own density, else 1.0)")
     p.add_argument("--labels", metavar="Y.npy",
                    help="integer classes of the --activations batch: report top-1 accuracy of the "
                         "fixed-point outputs")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eie", description="eie-sim: Deep Compression for FC layers and a "
-                                "cycle-accurate model of the EIE accelerator. " + RELU_NOTE)
-    p.add_argument("--version", action="version",
-                   version=f"eie {package_version()} (modelling contract v{CONTRACT_VERSION})")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _sparsity_flag(p: argparse.ArgumentParser) -> None:
+    from eie_sim.workload.benchmarks import SPARSITY_MODELS
 
-    d = sub.add_parser("demo", help="compress and simulate AlexNet fc7, sweep PEs, plot energy")
+    p.add_argument("--sparsity", choices=SPARSITY_MODELS, default=SPARSITY_MODELS[0],
+                   help=f"benchmark layers' sparsity model (default {SPARSITY_MODELS[0]}; "
+                        "docs/WORKLOADS.md)")
+
+
+def _threads_flag(p: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--threads`` before or after the command (``eie --threads 2 sweep ...``, ``eie sweep ...
+    --threads 2``); the command's own copy leaves the global one alone when not given."""
+    from eie_sim.study import threads
+
+    p.add_argument("--threads", metavar="N", default=None if top else argparse.SUPPRESS,
+                   help=f"BLAS threads per process (default {threads.DEFAULT_THREADS}, or the "
+                        f"{threads.ENV} environment variable); more helps only large matrix products")
+
+
+def _demo_args(d: argparse.ArgumentParser) -> None:
     d.add_argument("--out", default="demo_out", help="output directory (default demo_out/)")
     d.add_argument("--seed", type=int, default=0, help="seed of the generated layer (default 0)")
     d.add_argument("--force", action="store_true", help="overwrite an earlier demo's plots")
-    d.set_defaults(func=cmd_demo)
 
-    c = sub.add_parser("compress", help="prune, quantize, Huffman-code and encode layers for EIE",
-                       description="Compress a trained network for EIE. " + RELU_NOTE)
+
+def _compress_args(c: argparse.ArgumentParser) -> None:
+    from compressor.evaluate import MAX_ERROR_PCT, MAX_LOSS_POINTS
+    from compressor.importers import SUFFIXES
+
     c.add_argument("input", help=f"weights: {', '.join(SUFFIXES)} (outputs x inputs); .onnx: the chain "
                                  "of Gemm / MatMul layers; PyTorch names X.weight pair with X.bias")
     c.add_argument("--layer", help="array name(s) in .npz/.safetensors, comma list in order for a model")
@@ -594,20 +743,27 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.add_argument("-o", "--output", required=True, metavar="OUT.eie")
     c.add_argument("--force", action="store_true", help="overwrite OUT.eie")
-    c.set_defaults(func=cmd_compress)
 
-    i = sub.add_parser("inspect", help="print a .eie file's header, size table and file size")
+
+def _inspect_args(i: argparse.ArgumentParser) -> None:
     i.add_argument("file", metavar="FILE.eie")
-    i.set_defaults(func=cmd_inspect)
 
-    s = sub.add_parser("simulate", help="run inferences on the EIE model: one input or a batch",
-                       description="Simulate a model (.eie), a workload graph (.toml: GEMV jobs fed by "
-                                   "the host or by each other, e.g. an LSTM step; docs/ARCHITECTURE.md, "
-                                   "'Workload graphs') or a weight file.")
-    s.add_argument("model", nargs="?", metavar="MODEL.eie|GRAPH.toml")
-    s.add_argument("--weights", metavar="W.npy", help="a weight matrix instead of a .eie file")
-    s.add_argument("--bias", metavar="b.npy", help="bias for --weights")
+
+def _simulate_args(s: argparse.ArgumentParser) -> None:
+    from compressor.importers import SUFFIXES
+    from eie_sim.workload.benchmarks import BENCHMARKS
+
+    s.add_argument("model", nargs="?", metavar="MODEL",
+                   help=f"a .eie model, a .toml graph, a benchmark layer ({', '.join(BENCHMARKS)}; run on "
+                        f"its own activations at its published density) or a weight file "
+                        f"({', '.join(SUFFIXES)}; compressed first with the flags below)")
+    s.add_argument("--weights", metavar="W.npy", help="a weight file instead of MODEL (the same as giving "
+                   "it as MODEL)")
+    s.add_argument("--layer", help="array name(s) of a weight file (.npz, .safetensors), as for compress")
+    s.add_argument("--bias", metavar="b.npy|NAME", help="bias of a weight file (a .npy path, or array "
+                   "name(s)), as for compress")
     add_compress_flags(s)
+    _sparsity_flag(s)
     _input_flags(s, random=True)
     _engine_flag(s)
     s.add_argument("--json", metavar="OUT.json", help="write the full result(s) as JSON")
@@ -618,20 +774,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar over a batch")
     s.add_argument("--force", action="store_true", help="overwrite output files")
     add_config_flags(s)
-    s.set_defaults(func=cmd_simulate)
 
-    w = sub.add_parser("sweep", help="simulate a cartesian product of layers and configurations")
+
+def _sweep_args(w: argparse.ArgumentParser) -> None:
     w.add_argument("layers", nargs="+", metavar="LAYER",
                    help="benchmark names (Alex-6 ... NT-LSTM), .eie files or weight files")
     w.add_argument("--layer", help="array name(s) of a weight file, as for compress")
     w.add_argument("--bias", help="bias array name(s) of a weight file, as for compress")
     _input_flags(w, random=False)
-    w.add_argument("--act-density", type=float,
-                   help="without --activations: random inputs of non-benchmark layers at this density")
+    w.add_argument("--act-density", type=float, metavar="D",
+                   help="without --activations: random inputs of non-benchmark layers at this share of "
+                        "non-zeros, 0..1")
     w.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    w.add_argument("--sparsity", choices=SPARSITY_MODELS, default=SPARSITY_MODELS[0],
-                   help=f"benchmark layers' sparsity model (default {SPARSITY_MODELS[0]}; "
-                        "docs/WORKLOADS.md)")
+    _sparsity_flag(w)
     _engine_flag(w)
     w.add_argument("--jobs", type=int, help="local worker processes (default: all cores)")
     w.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster (scheduler address)")
@@ -643,19 +798,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--force", action="store_true", help="discard an existing results file")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_flags(w, sweepable=True)
-    w.set_defaults(func=cmd_sweep)
 
-    pl = sub.add_parser("plot", help="plot a sweep's results (PNG and SVG)")
+
+def _plot_args(pl: argparse.ArgumentParser) -> None:
     pl.add_argument("results", metavar="RESULTS.csv")
     pl.add_argument("--where", action="append", metavar="FIELD=VALUE",
                     help="keep the rows with this value (repeatable), e.g. --where queue_depth=8")
     pl.add_argument("--out", default="plots", help="output directory (default plots/)")
     pl.add_argument("--force", action="store_true", help="overwrite existing plots")
-    pl.set_defaults(func=cmd_plot)
 
-    e = sub.add_parser("example", help="end-to-end examples: lenet (LeNet-300-100 through everything), "
-                       "mlp (train a small MLP and export it for the README's study), lstm (an LSTM "
-                       "layer a time step at a time: two GEMV jobs, the gates on the host)")
+
+def _example_args(e: argparse.ArgumentParser) -> None:
     e.add_argument("name", choices=["lenet", "mlp", "lstm"])
     e.add_argument("--out", help="output directory (default lenet_out/, study/ or lstm_out/)")
     e.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2; "
@@ -663,9 +816,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sim-images", type=int, help="lenet: test images to simulate (default: all)")
     e.add_argument("--force", action="store_true", help="overwrite an earlier run's files")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
-    e.set_defaults(func=cmd_example)
 
-    r = sub.add_parser("reproduce", help="recompute the EIE paper's evaluation: report.md + plots")
+
+def _reproduce_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("--out", default="repro", help="output directory (default repro/)")
     seeds = r.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", default="0,1,2,3,4",
@@ -675,7 +828,64 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
     r.add_argument("--force", action="store_true", help="recompute everything and overwrite")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.set_defaults(func=cmd_reproduce)
+
+
+class _Version(argparse.Action):
+    """``--version``: the package and contract versions, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the package and modelling-contract versions and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from compressor.provenance import CONTRACT_VERSION, package_version
+
+        print(f"eie {package_version()} (modelling contract v{CONTRACT_VERSION})")
+        parser.exit()
+
+
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The ``eie`` parser. Every subcommand is listed; only those in ``commands`` (all when None)
+    get their arguments, whose defaults and choices import the modules behind them. A new
+    subcommand goes through ``command(NAME, fill, func)`` below, its arguments in ``fill``."""
+    p = argparse.ArgumentParser(prog="eie", description="eie-sim: Deep Compression for FC layers and a "
+                                "cycle-accurate model of the EIE accelerator. " + RELU_NOTE)
+    p.add_argument("--version", action=_Version)
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    _threads_flag(p, top=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, fill: Callable[[argparse.ArgumentParser], None],
+                func: Callable[[argparse.Namespace], int], **kw: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, **kw)
+        c.set_defaults(func=func)
+        _threads_flag(c, top=False)
+        if commands is None or name in commands:
+            fill(c)
+        return c
+
+    command("demo", _demo_args, cmd_demo,
+            help="compress and simulate AlexNet fc7, sweep PEs, plot energy")
+    command("compress", _compress_args, cmd_compress,
+            help="prune, quantize, Huffman-code and encode layers for EIE",
+            description="Compress a trained network for EIE. " + RELU_NOTE)
+    command("inspect", _inspect_args, cmd_inspect,
+            help="print a .eie file's header, size table and file size")
+    command("simulate", _simulate_args, cmd_simulate,
+            help="run inferences on the EIE model: one input or a batch",
+            description="Simulate a model (.eie), a workload graph (.toml: GEMV jobs fed by the host or "
+                        "by each other, e.g. an LSTM step; docs/ARCHITECTURE.md, 'Workload graphs'), a "
+                        "benchmark layer or a weight file, as eie sweep takes them.")
+    command("sweep", _sweep_args, cmd_sweep,
+            help="simulate a cartesian product of layers and configurations")
+    command("plot", _plot_args, cmd_plot, help="plot a sweep's results (PNG and SVG)")
+    command("example", _example_args, cmd_example,
+            help="end-to-end examples: lenet (LeNet-300-100 through everything), "
+                 "mlp (train a small MLP and export it for the README's study), lstm (an LSTM "
+                 "layer a time step at a time: two GEMV jobs, the gates on the host)")
+    command("reproduce", _reproduce_args, cmd_reproduce,
+            help="recompute the EIE paper's evaluation: report.md + plots")
     return p
 
 
@@ -728,13 +938,20 @@ def _pipe_safe_stdout() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only the named command's arguments are built (a word that merely looks like a command,
+    # an --out demo, builds one more: harmless).
+    parser = build_parser(commands=set(argv))
     args = parser.parse_args(argv)
     with _pipe_safe_stdout(), warnings.catch_warnings():
-        # suspicious input is reported as "note:" lines; Python's own warning print would repeat it
-        warnings.simplefilter("ignore", EieWarning)
         try:
-            return args.func(args)
+            from eie_sim.simulate import EieWarning
+            from eie_sim.study.threads import blas_threads, requested_threads
+
+            # suspicious input is reported as "note:" lines; Python's own warning print would repeat it
+            warnings.simplefilter("ignore", EieWarning)
+            with blas_threads(requested_threads(args.threads)):
+                return args.func(args)
         except EieError as e:
             if args.debug:
                 traceback.print_exc()

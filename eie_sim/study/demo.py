@@ -9,8 +9,10 @@ per inference against the dense accelerator baseline.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from compressor.sizes import format_size_table, size_table
@@ -41,9 +43,12 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, force: bool = False, out=Non
     print(format_size_table(size_table(model)), file=out)
     x = benchmark_activations(DEMO_LAYER, seed)
     config = SimConfig()
+    start = time.perf_counter()
     result = simulate(model, x, config, engine="simpy")
+    wall = time.perf_counter() - start
     print(f"\nSimPy model, {config.n_pes} PEs:", file=out)
-    print(format_summary(result), file=out)
+    print(format_summary(result, config, input_density=float(np.count_nonzero(x)) / x.size, n_inputs=x.size,
+                         input_source=f"{DEMO_LAYER}'s activations, seed {seed}", wall_s=wall), file=out)
     energy = paper_headline("eie_alex7_energy")
     print(f"  (the EIE paper reports {paper_time_us(DEMO_LAYER, 'EIE', 'actual'):g} us and "
           f"{float(energy['value']):g} {energy['unit']} per inference for {DEMO_LAYER} on 64 PEs)", file=out)

@@ -13,11 +13,15 @@ default, or a Dask cluster's executor (``eie sweep --dask ADDRESS``).
 from __future__ import annotations
 
 import csv
+import ctypes
 import hashlib
 import io
 import itertools
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -38,6 +42,7 @@ from compressor.provenance import CONTRACT_VERSION, git_commit, package_version
 from eie_sim.config import FIELDS, SimConfig
 from eie_sim.energy import dense_model
 from eie_sim.study.batch import Inputs, figure_spread, load_inputs, load_labels, simulate_batch
+from eie_sim.study.threads import limit_from_env
 from eie_sim.workload.benchmarks import (
     BENCHMARKS,
     DEFAULT_SPARSITY,
@@ -238,6 +243,54 @@ def run_point(point: Point, base: SimConfig, engine: str = "fast",
     return row
 
 
+# ----------------------------------------------------------------------------- worker processes
+
+#: Linux's prctl option: a signal for this process when its parent dies.
+PR_SET_PDEATHSIG = 1
+#: How often a worker checks that its parent is still there (the portable fallback).
+WATCH_PARENT_S = 0.5
+
+
+def worker_init(parent: int) -> None:
+    """Start-up of a local worker process: the parent's BLAS thread limit, and an exit when the
+    parent dies.
+
+    A sweep killed with SIGKILL cannot shut its pool down, and its workers used to live on under
+    PID 1, each finishing (or idling on) its queue forever. On Linux the kernel sends a worker
+    SIGTERM when its parent dies (``PR_SET_PDEATHSIG``); elsewhere, and as a second line, a
+    daemon thread polls the parent's pid.
+    """
+    limit_from_env()
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl here: the watchdog below still works
+    watched = os.getppid()  # the pool's process (or its fork server)
+    if watched != parent and not _alive(parent):
+        os._exit(1)  # the parent died before the death signal was armed
+    threading.Thread(target=_watch_parent, args=(watched,), name="eie-watch-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit the worker once it has been re-parented (its parent died)."""
+    while True:
+        time.sleep(WATCH_PARENT_S)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 # ----------------------------------------------------------------------------- the sweep
 
 
@@ -256,14 +309,20 @@ def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 class RowWriter:
-    """Appends rows to a CSV and flushes each one to disk."""
+    """Appends rows to a CSV and flushes each one to disk.
+
+    The file is opened at the first row: a sweep that fails before any point finishes leaves
+    no file behind (not an empty one that a rerun would take for a results file).
+    """
 
     def __init__(self, path: Path, header: list[str] | None) -> None:
         self.path = path
         self.header = header
-        self.file = path.open("a", encoding="utf-8", newline="")
+        self.file: io.TextIOBase | None = None
 
     def write(self, row: dict[str, object]) -> None:
+        if self.file is None:
+            self.file = self.path.open("a", encoding="utf-8", newline="")
         if self.header is None:
             self.header = list(row)
             csv.writer(self.file).writerow(self.header)
@@ -276,7 +335,8 @@ class RowWriter:
         os.fsync(self.file.fileno())
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
 
 def _cell(v: object) -> object:
@@ -311,6 +371,16 @@ def _n_inputs(layer: str, select: tuple[str | None, str | None]) -> int:
     if layer.lower().endswith(".eie"):
         return eiefile.load(layer).n_inputs
     return int(load_layers(layer, *select)[0][1].shape[1])
+
+
+def finished_points(points: Sequence[Point], out: str | Path) -> int:
+    """How many of ``points`` a results file already holds (0 when there is none): what a rerun
+    resumes from."""
+    path = Path(out)
+    if not path.is_file():
+        return 0
+    keys = {p.key for p in points}
+    return len({r.get("key") for r in read_rows(path)[1]} & keys)
 
 
 def default_cache_dir(results: str | Path) -> Path:
@@ -349,15 +419,18 @@ def run_sweep(points: Sequence[Point], out: str | Path, *, base: SimConfig | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     own = executor is None
     if own:
-        executor = ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1)
+        executor = ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1, initializer=worker_init,
+                                       initargs=(os.getpid(),))
     writer = RowWriter(out, header or None)
     try:
-        for _ in _run(todo, base, engine, executor, writer, progress, cache):
+        for _ in _run(todo, base, engine, executor, writer, progress, cache, done=len(points) - len(todo)):
             pass
     finally:
         writer.close()
         if own:
             executor.shutdown(cancel_futures=True)
+    if not out.exists():  # nothing to do and nothing done: an empty sweep
+        return pd.DataFrame()
     _, rows = read_rows(out)
     order = {p.key: p.index for p in points}
     rows.sort(key=lambda r: order[r["key"]])
@@ -366,7 +439,7 @@ def run_sweep(points: Sequence[Point], out: str | Path, *, base: SimConfig | Non
 
 
 def _run(todo: Sequence[Point], base: SimConfig, engine: str, executor: Executor,
-         writer: RowWriter, progress: bool, cache: str | None) -> Iterable[dict]:
+         writer: RowWriter, progress: bool, cache: str | None, done: int = 0) -> Iterable[dict]:
     # Generate each distinct layer once, in parallel, before the points fan out: the
     # points of a layer then load it from the disk cache instead of regenerating it.
     if cache is not None:
@@ -374,7 +447,8 @@ def _run(todo: Sequence[Point], base: SimConfig, engine: str, executor: Executor
         for f in as_completed([executor.submit(prepare_layer, *s) for s in sources]):
             f.result()
     futures = {executor.submit(run_point, p, base, engine, cache): p for p in todo}
-    bar = tqdm(total=len(todo), desc="sweep", unit="point", disable=not progress)
+    # the whole sweep, the points a resumed run found done included: "10/32", as announced
+    bar = tqdm(total=done + len(todo), initial=done, desc="sweep", unit="point", disable=not progress)
     try:
         for fut in as_completed(futures):
             row = fut.result()

@@ -35,6 +35,7 @@ from eie_sim.engines import ENGINES
 from eie_sim.simulate import EieWarning, simulate_runs
 from eie_sim.study.batch import Inputs
 from eie_sim.study.summary import format_summary
+from eie_sim.units import dram
 from eie_sim.workload.benchmarks import SPARSITY_MODELS, random_activations
 from eie_sim.workload.graph import Graph, load_graph
 
@@ -51,6 +52,7 @@ def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> 
     g = p.add_argument_group("architecture (defaults: the paper's 64-PE EIE; --config takes a TOML "
                              "file of the same names and units)")
     g.add_argument("--config", metavar="ARCH.toml", help="TOML file of these settings (flags win)")
+    g.add_argument("--dram", metavar="NAME", help=DRAM_HELP)
     default = SimConfig()
     for f in FIELDS:
         listed = sweepable and f.sweepable
@@ -64,6 +66,21 @@ def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> 
         g.add_argument(f.option, dest=f.flag_name, metavar="LIST" if listed else metavar, help=text)
 
 
+DRAM_HELP = (f"a DRAM preset ({', '.join(p.name for p in dram.dram_presets().values())}; sources in "
+             f"eie_sim/data/{dram.PRESETS_FILE}): sets --dram-bw, --dram-latency and --dram-pj-per-bit "
+             "together; those flags, given too, win")
+
+
+def dram_preset_fields(name: str | None) -> dict[str, object]:
+    """The fields a ``--dram`` preset sets (none without one); an unknown name names the flag."""
+    if not name:
+        return {}
+    try:
+        return dram.preset(name).fields()
+    except EieError as e:
+        raise type(e)(f"--dram {name}: {e}") from None
+
+
 def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
     """The swept fields: each list flag of ``eie sweep`` given, converted to its field's unit."""
     grid = {}
@@ -75,11 +92,13 @@ def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
 
 
 def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
-    """The configuration: defaults, then --config TOML, then flags (the flags win).
+    """The configuration: defaults, then --config TOML, then a --dram preset, then the other flags
+    (flags win over the file; a DRAM field's own flag wins over the preset).
 
     In a sweep the list flags are left to :func:`sweep_grid`.
     """
-    overrides: dict[str, object] = {}
+    # a --dram preset first: the fields' own flags (and a swept list) override it
+    overrides: dict[str, object] = dram_preset_fields(getattr(args, "dram", None))
     sweeping = getattr(args, "command", "") == "sweep"
     for f in FIELDS:
         value = getattr(args, f.flag_name, None)
@@ -510,6 +529,13 @@ def cmd_example(args: argparse.Namespace) -> int:
         for line in run_lstm_example(args.out or DEFAULT_OUT, seed=int_list("--seeds", args.seeds)[0]):
             print(line)
         return 0
+    if args.name in ("minilm", "llama"):
+        import importlib
+
+        study = importlib.import_module(f"eie_sim.study.examples.{args.name}")
+        # llama takes --dram as a list of presets to compare; minilm as the DRAM to run on
+        one = args.dram if args.name == "minilm" else None
+        return study.cli_main(args, SimConfig().replace(**dram_preset_fields(one)))
     if args.name == "mlp":
         from eie_sim.study.examples.mlp_study import run_mlp_study
 
@@ -654,9 +680,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("example", help="end-to-end examples: lenet (LeNet-300-100 through everything), "
                        "mlp (train a small MLP and export it for the README's study), lstm (an LSTM "
-                       "layer a time step at a time: two GEMV jobs, the gates on the host)")
-    e.add_argument("name", choices=["lenet", "mlp", "lstm"])
-    e.add_argument("--out", help="output directory (default lenet_out/, study/ or lstm_out/)")
+                       "layer a time step at a time: two GEMV jobs, the gates on the host), minilm (a "
+                       "real transformer's 36 Linear layers on EIE), llama (LLaMA-7B-shaped decode, "
+                       "DRAM-bound)")
+    e.add_argument("name", choices=["lenet", "mlp", "lstm", "minilm", "llama"])
+    e.add_argument("--out", help="output directory (default lenet_out/, study/, lstm_out/, minilm_out/ or "
+                   "llama_out/)")
+    e.add_argument("--dram", metavar="NAME[,NAME]", help="minilm: the DRAM preset to run on; llama: the "
+                   "presets to compare (default all); docs/TRANSFORMER.md")
+    e.add_argument("--pes", metavar="N[,N...]", help="minilm: PE counts (default 1,4,16,64,256); llama: "
+                   "one PE count (default 64)")
+    e.add_argument("--tokens", type=int, help="minilm: held-out tokens to simulate (default 8)")
+    e.add_argument("--quick", action="store_true", help="minilm, llama: a small, fast version")
     e.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2; "
                    "mlp and lstm use the first)")
     e.add_argument("--sim-images", type=int, help="lenet: test images to simulate (default: all)")

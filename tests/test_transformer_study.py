@@ -96,6 +96,7 @@ needs_minilm = pytest.mark.skipif(
 
 
 @needs_minilm
+@pytest.mark.slow  # ~13 s alone, most of it numba compiling the forward pass and the engine
 def test_minilm_one_block_dense_and_2_4(tmp_path):
     from eie_sim.study.examples import minilm
 

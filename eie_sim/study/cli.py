@@ -53,6 +53,7 @@ def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> 
     from eie_sim.config import FIELDS, SimConfig
 
     g.add_argument("--config", metavar="ARCH.toml", help="TOML file of these settings (flags win)")
+    g.add_argument("--dram", metavar="NAME", help=dram_help())
     default = SimConfig()
     for f in FIELDS:
         listed = sweepable and f.sweepable
@@ -65,6 +66,26 @@ def add_config_flags(p: argparse.ArgumentParser, *, sweepable: bool = False) -> 
                    else "CSV" if f.kind is str else
                    f.shown_unit.upper() if f.shown_unit in ("KB", "MHz", "bits", "cycles") else "N")
         g.add_argument(f.option, dest=f.flag_name, metavar="LIST" if listed else metavar, help=text)
+
+
+def dram_help() -> str:
+    from eie_sim.units import dram
+
+    return (f"a DRAM preset ({', '.join(p.name for p in dram.dram_presets().values())}; sources in "
+            f"eie_sim/data/{dram.PRESETS_FILE}): sets --dram-bw, --dram-latency and --dram-pj-per-bit "
+            "together; those flags, given too, win")
+
+
+def dram_preset_fields(name: str | None) -> dict[str, object]:
+    """The fields a ``--dram`` preset sets (none without one); an unknown name names the flag."""
+    if not name:
+        return {}
+    from eie_sim.units import dram
+
+    try:
+        return dram.preset(name).fields()
+    except EieError as e:
+        raise type(e)(f"--dram {name}: {e}") from None
 
 
 def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
@@ -80,13 +101,15 @@ def sweep_grid(args: argparse.Namespace) -> dict[str, list[object]]:
 
 
 def resolve_config(args: argparse.Namespace, **fixed: object) -> SimConfig:
-    """The configuration: defaults, then --config TOML, then flags (the flags win).
+    """The configuration: defaults, then --config TOML, then a --dram preset, then the other flags
+    (flags win over the file; a DRAM field's own flag wins over the preset).
 
     In a sweep the list flags are left to :func:`sweep_grid`.
     """
     from eie_sim.config import FIELDS, SimConfig
 
-    overrides: dict[str, object] = {}
+    # a --dram preset first: the fields' own flags (and a swept list) override it
+    overrides: dict[str, object] = dram_preset_fields(getattr(args, "dram", None))
     sweeping = getattr(args, "command", "") == "sweep"
     for f in FIELDS:
         value = getattr(args, f.flag_name, None)
@@ -639,19 +662,27 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
+    from eie_sim.config import SimConfig
+
     if args.name == "lstm":
         from eie_sim.study.examples.lstm_step import DEFAULT_OUT, run_lstm_example
 
         for line in run_lstm_example(args.out or DEFAULT_OUT, seed=int_list("--seeds", args.seeds)[0]):
             print(line)
         return 0
+    if args.name in ("minilm", "llama"):
+        import importlib
+
+        study = importlib.import_module(f"eie_sim.study.examples.{args.name}")
+        # llama takes --dram as a list of presets to compare; minilm as the DRAM to run on
+        one = args.dram if args.name == "minilm" else None
+        return study.cli_main(args, SimConfig().replace(**dram_preset_fields(one)))
     if args.name == "mlp":
         from eie_sim.study.examples.mlp_study import run_mlp_study
 
         for line in run_mlp_study(args.out, seed=int_list("--seeds", args.seeds)[0], force=args.force):
             print(line)
         return 0
-    from eie_sim.config import SimConfig
     from eie_sim.study.examples.lenet import run_lenet_example
 
     print_config(SimConfig())
@@ -809,8 +840,15 @@ def _plot_args(pl: argparse.ArgumentParser) -> None:
 
 
 def _example_args(e: argparse.ArgumentParser) -> None:
-    e.add_argument("name", choices=["lenet", "mlp", "lstm"])
-    e.add_argument("--out", help="output directory (default lenet_out/, study/ or lstm_out/)")
+    e.add_argument("name", choices=["lenet", "mlp", "lstm", "minilm", "llama"])
+    e.add_argument("--out", help="output directory (default lenet_out/, study/, lstm_out/, minilm_out/ or "
+                   "llama_out/)")
+    e.add_argument("--dram", metavar="NAME[,NAME]", help="minilm: the DRAM preset to run on; llama: the "
+                   "presets to compare (default all); docs/TRANSFORMER.md")
+    e.add_argument("--pes", metavar="N[,N...]", help="minilm: PE counts (default 1,4,16,64,256); llama: "
+                   "one PE count (default 64)")
+    e.add_argument("--tokens", type=int, help="minilm: held-out tokens to simulate (default 8)")
+    e.add_argument("--quick", action="store_true", help="minilm, llama: a small, fast version")
     e.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2; "
                    "mlp and lstm use the first)")
     e.add_argument("--sim-images", type=int, help="lenet: test images to simulate (default: all)")
@@ -883,7 +921,9 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
     command("example", _example_args, cmd_example,
             help="end-to-end examples: lenet (LeNet-300-100 through everything), "
                  "mlp (train a small MLP and export it for the README's study), lstm (an LSTM "
-                 "layer a time step at a time: two GEMV jobs, the gates on the host)")
+                 "layer a time step at a time: two GEMV jobs, the gates on the host), minilm (a "
+                 "real transformer's 36 Linear layers on EIE), llama (LLaMA-7B-shaped decode, "
+                 "DRAM-bound)")
     command("reproduce", _reproduce_args, cmd_reproduce,
             help="recompute the EIE paper's evaluation: report.md + plots")
     return p

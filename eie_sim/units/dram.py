@@ -7,10 +7,15 @@ once the tile that used that half (``t - 2``) has finished, and the transfer tak
 ``ceil(bytes / B) + L_dram`` cycles, one transfer at a time, so a tile's load overlaps the
 previous tile's compute (double buffering). Activations beyond the activation SRAM cross the
 channel too; they count as traffic and energy but take no modelled time.
+
+Named DRAM presets (``data/dram_presets.csv``: LPDDR4, DDR4, HBM2) set the three fields at
+once, each value with its source (:func:`dram_presets`, ``--dram NAME`` on the command line).
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +24,8 @@ import numpy as np
 import simpy
 
 from compressor.encode import EncodedLayer, pack_bits, pack_entries
+from compressor.errors import EieConfigError, EieFormatError
+from eie_sim.csvdata import number, packaged_text, parse_csv
 from eie_sim.energy_table import EnergyTable
 from eie_sim.fields import Event, Field
 from eie_sim.memory import LayerPlan, Segment
@@ -42,6 +49,77 @@ EVENTS = (Event("bit", "a bit moved through DRAM: streamed tiles and spilled act
 
 def prices(table: EnergyTable, c: object) -> dict[str, float]:
     return {"bit": c.dram_pj_per_bit}
+
+
+# --------------------------------------------------------------------------- named presets
+
+PRESETS_FILE = "dram_presets.csv"
+_PRESET_COLUMNS = ("name", "gbps", "latency_ns", "pj_per_bit", "configuration", "bandwidth_source",
+                   "latency_source", "energy_source")
+#: preset column -> the field it sets
+_PRESET_FIELDS = {"gbps": "dram_gbps", "latency_ns": "dram_latency_ns", "pj_per_bit": "dram_pj_per_bit"}
+
+
+@dataclass(frozen=True)
+class DramPreset:
+    """A DRAM part as the channel sees it: bandwidth, latency per transfer, energy per bit moved,
+    what the figures describe (one x32 package, one 64-bit channel, one stack) and their sources."""
+
+    name: str
+    gbps: float
+    latency_ns: float
+    pj_per_bit: float
+    configuration: str
+    bandwidth_source: str
+    latency_source: str
+    energy_source: str
+
+    def fields(self) -> dict[str, float]:
+        """The configuration fields it sets (``SimConfig.replace(**preset.fields())``)."""
+        return {"dram_gbps": self.gbps, "dram_latency_ns": self.latency_ns,
+                "dram_pj_per_bit": self.pj_per_bit}
+
+
+def parse_presets(label: str, text: str) -> dict[str, DramPreset]:
+    """Presets of a CSV text, checked: every number in its field's range, every source given."""
+    ranges = {f.name: (f.lo, f.hi) for f in FIELDS}
+    out: dict[str, DramPreset] = {}
+    for line, r in parse_csv(label, text, _PRESET_COLUMNS):
+        name = r["name"]
+        if not name:
+            raise EieFormatError(f"{label}: line {line}, field 'name' is empty")
+        if name.upper() in out:
+            raise EieFormatError(f"{label}: line {line}: preset '{name}' is given twice")
+        for col in ("configuration", "bandwidth_source", "latency_source", "energy_source"):
+            if not r[col]:
+                raise EieFormatError(f"{label}: line {line} (row '{name}'), field '{col}' is empty; every "
+                                     "preset says what it describes and where each figure comes from")
+        values = {}
+        for col, field in _PRESET_FIELDS.items():
+            lo, hi = ranges[field]
+            values[col] = number(label, line, name, col, r[col], lo=lo, hi=hi, positive=col == "gbps")
+        out[name.upper()] = DramPreset(name, **values, **{c: r[c] for c in _PRESET_COLUMNS[4:]})
+    if not out:
+        raise EieFormatError(f"{label}: no presets")
+    return out
+
+
+@functools.cache
+def dram_presets() -> dict[str, DramPreset]:
+    """The packaged presets, by upper-case name."""
+    return parse_presets(*packaged_text(PRESETS_FILE))
+
+
+def preset(name: str) -> DramPreset:
+    """The preset called ``name`` (any case); an unknown name is an error listing the known ones."""
+    presets = dram_presets()
+    found = presets.get(str(name).strip().upper())
+    if found is None:
+        close = difflib.get_close_matches(str(name).upper(), list(presets), n=1, cutoff=0.5)
+        hint = f" (did you mean {presets[close[0]].name}?)" if close else ""
+        raise EieConfigError(f"unknown DRAM preset {name!r}{hint}; the presets are "
+                             f"{', '.join(p.name for p in presets.values())} (eie_sim/data/{PRESETS_FILE})")
+    return found
 
 
 # --------------------------------------------------------------------------- the rules

@@ -498,7 +498,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print_config(SimConfig())
     print(f"seeds: {', '.join(map(str, seeds))}")
     path = run_reproduce(args.out, seeds=seeds, jobs=args.jobs, force=args.force,
-                         progress=not args.quiet)
+                         progress=not args.quiet, cache_dir=args.cache)
     print(f"wrote {path} with its tables (CSV) and plots (PNG, SVG) in {path.parent}")
     return 0
 
@@ -646,6 +646,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--force", action="store_true", help="overwrite existing plots")
     pl.set_defaults(func=cmd_plot)
 
+    from eie_sim.study import table  # `eie table` declares its own flags (eie_sim/study/table.py)
+
+    table.add_parser(sub)
+
     e = sub.add_parser("example", help="end-to-end examples: lenet (LeNet-300-100 through everything), "
                        "mlp (train a small MLP and export it for the README's study)")
     e.add_argument("name", choices=["lenet", "mlp"])
@@ -665,6 +669,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "comparison is reported as mean and sd over them")
     seeds.add_argument("--seed", type=int, help="one seed only (no spread)")
     r.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    r.add_argument("--cache", metavar="DIR", help="where generated layers are kept between runs (default "
+                   "$EIE_SIM_CACHE, else ~/.cache/eie-sim); cached files are validated before use")
     r.add_argument("--force", action="store_true", help="recompute everything and overwrite")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_reproduce)

@@ -653,13 +653,13 @@ def test_plot_all_fixes_a_third_field_at_its_default_and_says_so(tmp_path, fast_
     paths, notes = plots.plot_all(df, tmp_path / "out")
     assert sorted({p.stem for p in paths}) == ["cycles_heatmap", "energy_breakdown", "energy_heatmap"]
     assert set(seen[0].word_bits) == {64} and len(seen[0]) == len(df) / 2
-    assert notes[1] == ("n_pes, queue_depth and word_bits vary and a plot shows at most two; drew n_pes and "
+    assert notes[0] == ("n_pes, queue_depth and word_bits vary and a plot shows at most two; drew n_pes and "
                         "queue_depth with word_bits=64 (its default; values: 32, 64); choose with "
                         "--where FIELD=VALUE")
     # without the default in the sweep: the first value
     paths, notes = plots.plot_all(df[df.word_bits == 32].assign(spmat_bytes=1 << 16).pipe(
         lambda d: pd.concat([d, d.assign(spmat_bytes=1 << 18)])), tmp_path / "two", where={"word_bits": "32"})
-    assert "spmat_bytes=65536 (its first value; values: 65536, 262144)" in notes[1]
+    assert "spmat_bytes=65536 (its first value; values: 65536, 262144)" in notes[0]
     paths, notes = plots.plot_all(df, tmp_path / "where", where={"word_bits": 32})
     assert sorted({p.stem for p in paths}) == ["cycles_heatmap", "energy_breakdown", "energy_heatmap"]
     assert not any("at most two" in n for n in notes)
@@ -673,6 +673,10 @@ def test_plot_all_draws_the_first_seed_and_says_so(tmp_path, fast_savefig, monke
     paths, notes = plots.plot_all(df, tmp_path)
     assert len(paths) == 8 and set(seen[-1].seed) == {0}
     assert notes == ["seed varies within a layer; drew seed=0 (values: 0, 1); choose with --where seed=VALUE"]
+    # the input source follows the seed: fixing one fixes the other, with one note
+    paired = pd.concat([sweep(n_pes=PES).assign(seed=s, input_source=f"benchmark (seed {s})")
+                        for s in (0, 1)])
+    assert plots.plot_all(paired, tmp_path / "paired")[1] == notes
     paths, notes = plots.plot_all(df, tmp_path, where={"seed": "1"}, force=True)
     assert len(paths) == 8 and notes == [] and set(seen[-1].seed) == {1}
 

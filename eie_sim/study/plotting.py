@@ -60,7 +60,10 @@ def narrow(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """The rows a plot can show, and a note per choice made: one seed, sparsity model, engine and
     input source per layer, and at most two varied config fields (the x-variables first)."""
     notes = []
-    for c, values in varying(df, PINNED_COLUMNS).items():
+    for c in PINNED_COLUMNS:  # one at a time: fixing the seed may fix the input source with it
+        values = varying(df, [c]).get(c)
+        if values is None:
+            continue
         pick = values[0]
         df = _fix(df, c, pick)
         notes.append(f"{c} varies within a layer; drew {c}={value_text(pick)} "
@@ -82,6 +85,7 @@ def plan(df: pd.DataFrame, baselines: pd.DataFrame | None = None
          ) -> tuple[list[tuple[str, Callable[[], Figure]]], list[str]]:
     """Which figures to make (name, maker) and a note on every choice (see :func:`narrow`)."""
     df, notes = narrow(df)
+    later: list[str] = []
     var = varying(df)
     lines = {"speedup_vs_pes": lambda: figures.speedup_vs_pes(df),
              "latency_vs_pes": lambda: figures.latency_vs_pes(df),
@@ -92,7 +96,7 @@ def plan(df: pd.DataFrame, baselines: pd.DataFrame | None = None
     heat: dict[str, str] = {}
     for name in PLOT_NAMES:
         if name == "energy_breakdown":
-            out.append((name, _breakdown(df, var, notes)))
+            out.append((name, _breakdown(df, var, later)))
             continue
         x, metric = LINE_PLOTS[name]
         if x not in var:
@@ -105,9 +109,9 @@ def plan(df: pd.DataFrame, baselines: pd.DataFrame | None = None
             out.append((f"{metric}_heatmap", lambda m=metric, fx=fx, fy=fy: figures.heatmap(df, m, fx, fy)))
     if heat:
         drawn = "is a heat map" if len(heat) == 1 else "are heat maps"
-        notes.insert(0, f"{base.and_list(list(var))} both vary, so {base.and_list(list(heat.values()))} "
-                        f"{drawn} over the two; for line plots fix one with {where_hint(var)}")
-    return out, notes
+        notes.append(f"{base.and_list(list(var))} both vary, so {base.and_list(list(heat.values()))} "
+                     f"{drawn} over the two; for line plots fix one with {where_hint(var)}")
+    return out, notes + later
 
 
 def _breakdown(df: pd.DataFrame, var: Mapping[str, list[object]], notes: list[str]) -> Callable[[], Figure]:

@@ -125,6 +125,18 @@ def test_speedup_and_latency_mark_dram_tiled_points_hollow():
     assert not labelled(resident, "_tiled") and "DRAM-tiled (weights streamed)" not in legend_texts(resident)
 
 
+def test_spilled_activations_get_half_filled_markers():
+    df = sweep(n_pes=PES).assign(resident=True, act_spilled=lambda d: d.n_pes <= 4)
+    fig = plots.speedup_vs_pes(df)
+    for layer in LAYERS3:
+        (spilled,) = labelled(fig, f"_spilled:{layer}")
+        assert list(spilled.get_xdata()) == [1, 4] and spilled.get_fillstyle() == "bottom"
+        assert list(labelled(fig, f"_resident:{layer}")[0].get_xdata()) == [16, 64, 256]
+        assert not labelled(fig, f"_tiled:{layer}")
+    assert "activations spill to DRAM" in legend_texts(fig) and "half-filled markers" in caption(fig)
+    assert "DRAM-tiled (weights streamed)" not in legend_texts(fig)
+
+
 def test_latency_vs_pes_in_microseconds():
     df = sweep(n_pes=PES)
     fig = plots.latency_vs_pes(df)

@@ -55,7 +55,7 @@ def fake_sweeps(seeds=(0, 1), plan: reproduce.Plan = reproduce.PAPER) -> dict[st
         ablation.append(part.assign(cycles=part.cycles * (1 + 0.05 * k),
                                     energy_j=part.energy_j * (1 + 0.01 * k)))
     return {"table4": fake_table4(seeds),
-            "pes": with_dense(sweep(layers, n_pes=list(plan.pes))),
+            "pes": with_dense(sweep(layers, n_pes=list(plan.pes))).assign(act_spilled=lambda d: d.n_pes <= 2),
             "pes_on_chip": with_dense(sweep(layers, n_pes=list(plan.pes))).assign(resident=True, tiles=1),
             "fifo": sweep(layers, queue_depth=list(plan.fifos)),
             "width": sweep(tuple(plan.alexnet), word_bits=list(plan.widths)),
@@ -261,8 +261,10 @@ def test_pe_tables_mark_dram_tiled_points(built):
                                            for _, r in t.iterrows()]
     assert (~t["weights resident"]).any() and t["weights resident"].any()
     md_text = report.pes_markdown(t)
+    assert list(t["activations spilled"]) == list(t[paper_tables.PES_LABEL] <= 2)
     for _, r in t.iterrows():
-        cell = f"{r['speed-up over fewest PEs (x)']:.1f}" + ("" if r["weights resident"] else " T")
+        cell = (f"{r['speed-up over fewest PEs (x)']:.1f}" + ("" if r["weights resident"] else " T")
+                + (" S" if r["activations spilled"] else ""))
         assert f"| {cell} |" in md_text
 
 

@@ -212,7 +212,8 @@ def fifo_table(fifo: pd.DataFrame, layers: Sequence[str]) -> pd.DataFrame:
 
 
 def pes_table(pes: pd.DataFrame, layers: Sequence[str]) -> pd.DataFrame:
-    """Per layer and PE count: cycles, latency, speed-up over the fewest PEs, residency, tiles."""
+    """Per layer and PE count: cycles, latency, speed-up over the fewest PEs, and whether DRAM is in
+    the way: weights resident (else streamed in tiles), activations spilled."""
     rows = []
     for layer in layers:
         g = pes[pes.layer == layer].sort_values("n_pes")
@@ -220,7 +221,8 @@ def pes_table(pes: pd.DataFrame, layers: Sequence[str]) -> pd.DataFrame:
         for r in g.itertuples(index=False):
             rows.append({"layer": layer, PES_LABEL: int(r.n_pes), "cycles": int(r.cycles),
                          "latency (us)": r.time_s * 1e6, "speed-up over fewest PEs (x)": first / r.cycles,
-                         "weights resident": bool(r.resident), "DRAM tiles": int(r.tiles)})
+                         "weights resident": bool(r.resident), "DRAM tiles": int(r.tiles),
+                         "activations spilled": bool(getattr(r, "act_spilled", False))})
     return pd.DataFrame(rows)
 
 

@@ -178,9 +178,12 @@ def fifo(r: ReportInputs) -> dict[str, str]:
 
 
 def pes_markdown(table: pd.DataFrame) -> str:
-    """A PE table as speed-up per PE count (rows) and layer (columns); *T* marks DRAM-tiled points."""
-    marks = zip(table["speed-up over fewest PEs (x)"], table["weights resident"], strict=True)
-    cells = table.assign(cell=[f"{v:.1f}" + ("" if res else " T") for v, res in marks])
+    """A PE table as speed-up per PE count (rows) and layer (columns); *T* marks DRAM-tiled points,
+    *S* those whose activations spill to DRAM."""
+    marks = zip(table["speed-up over fewest PEs (x)"], table["weights resident"],
+                table["activations spilled"], strict=True)
+    cells = table.assign(cell=[f"{v:.1f}" + ("" if res else " T") + (" S" if spill else "")
+                               for v, res, spill in marks])
     layers = list(dict.fromkeys(table["layer"]))
     wide = cells.pivot(index=pt.PES_LABEL, columns="layer", values="cell")[layers]
     return md(wide.reset_index())
@@ -201,6 +204,7 @@ def pe_scaling(r: ReportInputs) -> dict[str, str]:
     on_chip = ", ".join(f"{FIELD[k].label} {describe(k, v)}" for k, v in plan.on_chip.items())
     t128 = r.tables["pes_128kb"]
     tiled = t128[~t128["weights resident"]]
+    spill_on_chip = on[on["activations spilled"]]
     spans = [f"{layer} at {g[pt.PES_LABEL].min()}-{g[pt.PES_LABEL].max()} PEs"
              if g[pt.PES_LABEL].nunique() > 1 else f"{layer} at {g[pt.PES_LABEL].iloc[0]} PEs"
              for layer, g in tiled.groupby("layer", sort=False)]
@@ -209,7 +213,10 @@ def pe_scaling(r: ReportInputs) -> dict[str, str]:
         "paper_pe_scaling": pt.paper("pe_scaling_256_over_64"), "on_chip": on_chip,
         "fewest_pes": f"{min(plan.pes)} PE" + ("s" if min(plan.pes) != 1 else ""),
         "pe_ratio_text": ratio_text, "pes_on_chip_table": pes_markdown(on),
+        "on_chip_spill": ("no point's activations spill" if spill_on_chip.empty else
+                          f"{len(spill_on_chip)} points' activations still spill (marked *S*)"),
         "spmat_kb": describe("spmat_bytes"),
+        "act_sram": describe("act_bytes"),
         "dram_bw": f"{describe('dram_gbps')}, {bytes_per_cycle:g} bytes per cycle at {describe('clock_hz')}",
         "tiled_summary": ", ".join(spans) or "none", "pes_128kb_table": pes_markdown(t128),
     }

@@ -18,25 +18,42 @@ from eie_sim.study.figures import base
 
 TILED_LABEL = "DRAM-tiled (weights streamed)"
 RESIDENT_LABEL = "weights resident in SRAM"
+SPILLED_LABEL = "activations spill to DRAM"
 TILED_NOTE = ("hollow markers: the layer's weights do not fit the SRAMs and stream from DRAM in tiles, "
               "so DRAM bandwidth caps its speed")
+SPILLED_NOTE = ("half-filled markers: the weights are resident but the activations do not fit the "
+                "activation SRAM and spill to DRAM")
+
+
+def _spilled(g: pd.DataFrame) -> np.ndarray:
+    """Whether each row's activations spill to DRAM (False without the column)."""
+    if "act_spilled" not in g.columns or not g["act_spilled"].isin([True, False]).all():
+        return np.zeros(len(g), dtype=bool)
+    return g["act_spilled"].astype(bool).to_numpy()
 
 
 def layer_lines(ax: Axes, groups: dict[str, pd.DataFrame], styles: dict[str, tuple[object, str]],
                 x: str, y: Callable[[pd.DataFrame], np.ndarray], *, mark_tiled: bool = False) -> list[Line2D]:
     """One line per layer in its colour and marker; with ``mark_tiled`` the DRAM-tiled points'
-    markers are hollow (``_tiled:<layer>``). Returns the legend handles."""
+    markers are hollow (``_tiled:<layer>``) and those whose activations alone spill to DRAM
+    half-filled (``_spilled:<layer>``). Returns the legend handles."""
     handles = []
     for layer, g in groups.items():
         colour, marker = styles[layer]
         xs, ys = g[x].to_numpy(float), y(g)
         resident = base.residency(g) if mark_tiled else None
         if resident is None:
-            (line,) = ax.plot(xs, ys, color=colour, marker=marker, label=layer)
+            ax.plot(xs, ys, color=colour, marker=marker, label=layer)
         else:
-            (line,) = ax.plot(xs, ys, color=colour, label=layer)
-            ax.plot(xs[resident], ys[resident], linestyle="none", marker=marker, color=colour,
+            spilled = resident & _spilled(g)
+            clean = resident & ~spilled
+            ax.plot(xs, ys, color=colour, label=layer)
+            ax.plot(xs[clean], ys[clean], linestyle="none", marker=marker, color=colour,
                     label=f"_resident:{layer}")
+            if spilled.any():
+                ax.plot(xs[spilled], ys[spilled], linestyle="none", marker=marker, color=colour,
+                        fillstyle="bottom", markerfacecoloralt="white", markeredgewidth=1.2,
+                        label=f"_spilled:{layer}")
             if (~resident).any():
                 ax.plot(xs[~resident], ys[~resident], linestyle="none", marker=marker, color=colour,
                         markerfacecolor="none", markeredgewidth=1.5, label=f"_tiled:{layer}")
@@ -45,14 +62,28 @@ def layer_lines(ax: Axes, groups: dict[str, pd.DataFrame], styles: dict[str, tup
 
 
 def tiled_legend(groups: dict[str, pd.DataFrame]) -> tuple[list[Line2D], list[str], str]:
-    """Legend entries and the caption note for hollow markers, when some point is DRAM-tiled."""
-    tiled = any((r := base.residency(g)) is not None and not r.all() for g in groups.values())
-    if not tiled:
+    """Legend entries and the caption note for the DRAM markers, when some point uses DRAM."""
+    tiled = spilled = False
+    for g in groups.values():
+        r = base.residency(g)
+        if r is not None:
+            tiled |= bool((~r).any())
+            spilled |= bool((r & _spilled(g)).any())
+    if not (tiled or spilled):
         return [], [], ""
-    handles = [Line2D([], [], linestyle="none", marker="o", color="gray"),
-               Line2D([], [], linestyle="none", marker="o", color="gray", markerfacecolor="none",
-                      markeredgewidth=1.5)]
-    return handles, [RESIDENT_LABEL, TILED_LABEL], TILED_NOTE
+    handles = [Line2D([], [], linestyle="none", marker="o", color="gray")]
+    labels, notes = [RESIDENT_LABEL], []
+    if spilled:
+        handles.append(Line2D([], [], linestyle="none", marker="o", color="gray", fillstyle="bottom",
+                              markerfacecoloralt="white", markeredgewidth=1.2))
+        labels.append(SPILLED_LABEL)
+        notes.append(SPILLED_NOTE)
+    if tiled:
+        handles.append(Line2D([], [], linestyle="none", marker="o", color="gray", markerfacecolor="none",
+                              markeredgewidth=1.5))
+        labels.append(TILED_LABEL)
+        notes.append(TILED_NOTE)
+    return handles, labels, "\n".join(notes)
 
 
 def _pe_axes(df: pd.DataFrame, what: str, y: str) -> dict[str, pd.DataFrame]:

@@ -131,7 +131,8 @@ def run_sweeps(out: Path, *, seeds: Sequence[int], jobs: int | None, progress: b
     finally:
         if own:
             pool.shutdown(cancel_futures=True)
-    return sweeps, CacheReport(layercache.layer_dir(root), dict(counts), layercache.size_bytes(root), notes)
+    layers = layercache.layer_dir(root)  # the root may hold other caches (numba's, other versions)
+    return sweeps, CacheReport(layers, dict(counts), layercache.size_bytes(layers), notes)
 
 
 # ----------------------------------------------------------------------------- tables and figures

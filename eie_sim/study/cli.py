@@ -656,7 +656,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print_config(SimConfig())
     print(f"seeds: {', '.join(map(str, seeds))}")
     path = run_reproduce(args.out, seeds=seeds, jobs=args.jobs, force=args.force,
-                         progress=not args.quiet)
+                         progress=not args.quiet, cache_dir=args.cache)
     print(f"wrote {path} with its tables (CSV) and plots (PNG, SVG) in {path.parent}")
     return 0
 
@@ -839,6 +839,18 @@ def _plot_args(pl: argparse.ArgumentParser) -> None:
     pl.add_argument("--force", action="store_true", help="overwrite existing plots")
 
 
+def _table_args(t: argparse.ArgumentParser) -> None:
+    from eie_sim.study import table  # `eie table` declares its own flags
+
+    table.fill_args(t)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from eie_sim.study import table
+
+    return table.cmd_table(args)
+
+
 def _example_args(e: argparse.ArgumentParser) -> None:
     e.add_argument("name", choices=["lenet", "mlp", "lstm", "minilm", "llama"])
     e.add_argument("--out", help="output directory (default lenet_out/, study/, lstm_out/, minilm_out/ or "
@@ -864,6 +876,8 @@ def _reproduce_args(r: argparse.ArgumentParser) -> None:
                             "comparison is reported as mean and sd over them")
     seeds.add_argument("--seed", type=int, help="one seed only (no spread)")
     r.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
+    r.add_argument("--cache", metavar="DIR", help="where generated layers are kept between runs (default "
+                   "$EIE_SIM_CACHE, else ~/.cache/eie-sim); cached files are validated before use")
     r.add_argument("--force", action="store_true", help="recompute everything and overwrite")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -918,6 +932,8 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
     command("sweep", _sweep_args, cmd_sweep,
             help="simulate a cartesian product of layers and configurations")
     command("plot", _plot_args, cmd_plot, help="plot a sweep's results (PNG and SVG)")
+    command("table", _table_args, cmd_table,
+            help="cycles and energy of each sweep point relative to a baseline point (CSV + Markdown)")
     command("example", _example_args, cmd_example,
             help="end-to-end examples: lenet (LeNet-300-100 through everything), "
                  "mlp (train a small MLP and export it for the README's study), lstm (an LSTM "

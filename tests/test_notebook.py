@@ -37,10 +37,18 @@ def text_outputs(nb: nbformat.NotebookNode) -> list[list[str]]:
         if cell.cell_type != "code":
             continue
         parts = []
+        streamed = False
         for o in cell.get("outputs", []):
             if o.output_type == "stream":
-                parts.append(o.text)
-            elif "text/plain" in o.get("data", {}):
+                # a kernel splits printed text into chunks as it flushes: compare the text, not chunks
+                if streamed:
+                    parts[-1] += o.text
+                else:
+                    parts.append(o.text)
+                streamed = True
+                continue
+            streamed = False
+            if "text/plain" in o.get("data", {}):
                 parts.append(o.data["text/plain"])
         out.append(parts)
     return out

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from heapq import heappush
 
 import simpy
 from simpy import Event
+from simpy.events import NORMAL
 
 
 class _End:
@@ -43,10 +45,11 @@ EMPTY = object()
 
 def _succeed_later(event: Event, value: object, delay: int) -> None:
     """``event.succeed(value)``, processed ``delay`` cycles from now (what SimPy's Timeout does for
-    the events it makes)."""
+    the events it makes; ``Environment.schedule`` inlined, on the machine's hottest path)."""
     event._ok = True
     event._value = value
-    event.env.schedule(event, delay=delay)
+    env = event.env
+    heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
 
 
 class Channel(simpy.Store):
@@ -74,7 +77,7 @@ class Channel(simpy.Store):
         reader = self._reader
         if reader is not None:  # the receiver waits, so the channel is empty: hand it over
             self._reader = None
-            reader.succeed(item)
+            _succeed_later(reader, item, 0)  # reader.succeed(item), inlined: a column's hot path
             return True
         if len(self.items) >= self._capacity or self._writer is not None:
             return False

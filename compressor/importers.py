@@ -500,3 +500,19 @@ def load_named_layers(path: str | Path, patterns: str | Sequence[str], *, notes:
         notes.append(f"{p}: {len(out)} layer(s) matched {', '.join(pats)}; {len(shapes) - used} other "
                      "tensor(s) not selected")
     return out
+
+
+#: The characters that make a ``--layer`` value a glob pattern rather than array names.
+PATTERN_CHARS = "*?["
+
+
+def is_name_pattern(text: str | None) -> bool:
+    """Whether a ``--layer`` value selects modules by glob pattern (:func:`load_named_layers`)
+    rather than naming arrays (:func:`load_layers`): it holds one of ``*``, ``?``, ``[``."""
+    return text is not None and any(c in text for c in PATTERN_CHARS)
+
+
+def layers_chain(layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]]) -> bool:
+    """Whether ``(name, weights, bias)`` layers, in this order, chain: each one's outputs (rows)
+    are the next one's inputs (columns), so that they can run as one model."""
+    return all(a.shape[0] == b.shape[1] for (_, a, _), (_, b, _) in zip(layers, layers[1:], strict=False))

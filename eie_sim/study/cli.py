@@ -206,19 +206,58 @@ def _note(text: str) -> None:
 # ----------------------------------------------------------------------------- commands
 
 
+def _select_layers(args: argparse.Namespace,
+                   source: str) -> tuple[list[tuple[str, np.ndarray, np.ndarray | None]], bool]:
+    """The layers ``--layer`` / ``--bias`` choose in a weight file, and whether they run apart.
+
+    ``--layer`` with a glob character (``*?[``), or ``--independent``, selects modules by
+    pattern (:func:`compressor.importers.load_named_layers`: ``X.weight`` with ``X.bias``, in
+    natural name order). Such layers are one model (a chain, ReLU between them) when their
+    shapes chain and ``--independent`` is not given, else independent jobs (True). Otherwise
+    ``--layer`` names arrays in order, as always: a chain."""
+    from compressor.importers import is_name_pattern, layers_chain, load_layers, load_named_layers
+
+    independent = getattr(args, "independent", False)
+    notes: list[str] = []
+    if not (independent or is_name_pattern(args.layer)):
+        layers = load_layers(input_file(source), args.layer, args.bias, notes=notes)
+        for n in notes:
+            _note(n)
+        return layers, False
+    if independent and not args.layer:
+        raise EieInputError("--independent: give the layers with --layer NAME[,NAME...] or a pattern, e.g. "
+                            "--layer 'encoder.layer.*.intermediate.dense'")
+    if args.bias is not None:
+        raise EieInputError(f"--bias {args.bias!r}: with a --layer pattern or --independent each X.weight "
+                            "is paired with X.bias from the file; leave out --bias")
+    layers = load_named_layers(input_file(source), args.layer, notes=notes)
+    for n in notes:
+        _note(n)
+    if independent or not layers_chain(layers):
+        return layers, True
+    if len(layers) > 1:
+        _note(f"the {len(layers)} layers matched form a chain (each one's outputs are the next one's inputs, "
+              f"in the order {', '.join(name for name, _, _ in layers)}): they make one model, with a ReLU "
+              "after each but the last; give --independent to keep them apart (square projections "
+              "such as attention's query, key and value chain by shape alone)")
+    return layers, False
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     from compressor import eiefile
-    from compressor.importers import load_layers, load_npy
+    from compressor.importers import is_name_pattern, load_npy
     from compressor.outputs import check_writable
     from compressor.pipeline import compress_model
     from compressor.sizes import format_size_table, size_table
 
-    out = check_writable(args.output, args.force)
+    by_pattern = args.independent or is_name_pattern(args.layer)
+    if not by_pattern:  # refused before reading anything; with a pattern -o may be a directory
+        check_writable(args.output, args.force)
     input_file(args.input)
-    notes: list[str] = []
-    layers = load_layers(args.input, args.layer, args.bias, notes=notes)
-    for n in notes:
-        _note(n)
+    layers, independent = _select_layers(args, args.input)
+    if independent:
+        return _compress_independent(args, layers)
+    out = check_writable(args.output, args.force)
     options = compress_options(args, len(layers))
     _print_compression(layers, options)
     calib = load_npy(args.calibration) if args.calibration else None
@@ -244,6 +283,96 @@ def cmd_compress(args: argparse.Namespace) -> int:
     print(f"\nwrote {out} ({out.stat().st_size:,} bytes; {len(model.layers)} layer(s), "
           f"encoded for {args.pes} PEs)")
     return 0
+
+
+#: The workload graph ``eie compress`` writes beside independent layers' files.
+GRAPH_FILE = "graph.toml"
+
+
+def _host_input(module: str) -> str:
+    """The host input a layer compressed on its own reads, named after its module. A graph names
+    host inputs and jobs' outputs alike, so the input cannot be the job's (the module's) name."""
+    return f"{module}.in"
+
+
+def _compress_independent(args: argparse.Namespace,
+                          layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]]) -> int:
+    """Independent layers (a transformer's projections): one ``.eie`` per layer, named after its
+    module, and a workload graph of independent jobs, in the ``-o`` directory."""
+    import shlex
+
+    from compressor import eiefile
+    from compressor.importers import load_npy
+    from compressor.outputs import check_output_dir, file_stems, write_atomic
+    from compressor.pipeline import compress_model
+    from compressor.sizes import format_size_table, size_table
+    from eie_sim.config import SimConfig
+    from eie_sim.workload.graph import Graph, activation_frac_bits, graph_toml
+
+    why = (f"the {len(layers)} layers selected are compressed apart (independent jobs"
+           + (")" if args.independent else ": their shapes do not chain)"))
+    refused = (("--eval", args.eval, "scores a model"), ("--retrain", args.retrain, "retrains a model"),
+               ("--labels", args.labels, "label the inputs that score a model"))
+    for flag, value, what in refused:
+        if value:
+            raise EieInputError(f"{flag}: {what} (a chain of layers), but {why}. Simulate them on your "
+                                f"inputs with eie simulate DIR/{GRAPH_FILE} --activations NAME=FILE, or "
+                                "select layers that chain")
+    out = Path(args.output)
+    if out.suffix.lower() == ".eie" and not out.is_dir():
+        raise EieInputError(f"-o {out}: {why}, one .eie file each plus {GRAPH_FILE}, into a directory; "
+                            "give -o a directory name (not ending in .eie)")
+    stems = file_stems([name for name, _, _ in layers])
+    files = {name: f"{stem}.eie" for name, stem in stems.items()}
+    check_output_dir(out, [*files.values(), GRAPH_FILE], args.force,
+                     why=f"{why}, one .eie file each plus {GRAPH_FILE}, into the -o directory")
+    options = compress_options(args, len(layers))
+    _print_compression(layers, options)
+    calib = load_npy(args.calibration) if args.calibration else None
+    if calib is not None:  # one file of inputs: it must fit every layer
+        _check_shared_calibration(args.calibration, calib, layers)
+    models = [compress_model([layer], [opt], calibration=calib, input_after_relu=args.after_relu,
+                             source=str(args.input))
+              for layer, opt in zip(layers, options, strict=True)]
+    encoded = [m.layers[0] for m in models]
+    inputs = [_host_input(name) for name, _, _ in layers]
+    graph = Graph.independent(encoded, inputs, input_after_relu=args.after_relu)
+    if calib is not None:  # the graph runs all its jobs in one activation format: one that fits them all
+        graph = graph.with_fa(activation_frac_bits(graph, dict.fromkeys(inputs, calib)))
+    out.mkdir(parents=True, exist_ok=True)
+    for model, name in zip(models, files.values(), strict=True):
+        eiefile.save(model, out / name, force=args.force)
+    comment = (f"{len(layers)} layers of {args.input} matched by --layer {args.layer}, compressed apart by "
+               "eie compress:\neach job reads its own host input (NAME.in), no ReLU, output to the host.")
+    write_atomic(out / GRAPH_FILE, graph_toml(graph, files, comment=comment), force=args.force)
+    print(format_size_table(size_table(encoded)))
+    size = sum((out / name).stat().st_size for name in files.values())
+    print(f"\nwrote {len(files)} .eie files ({size:,} bytes; one layer each, encoded for {args.pes} PEs) and "
+          f"the workload graph {out / GRAPH_FILE} ({len(files)} independent jobs) in {out}/")
+    # the encoding's flags, so that the simulation runs the layers as encoded (not re-encoded)
+    default = SimConfig()
+    flags = "".join(f" {flag} {value}" for flag, value, usual in (
+        ("--pes", args.pes, default.n_pes), ("--regs", args.regs, default.regs),
+        ("--word-bits", args.word_bits, default.word_bits)) if value != usual)
+    print(f"simulate it: eie simulate {shlex.quote(str(out / GRAPH_FILE))}{flags}\n  (random inputs; your "
+          f"own: --activations NAME=FILE for each of the {len(inputs)} host inputs, e.g. --activations "
+          f"{shlex.quote(inputs[0] + '=x.npy')})")
+    return 0
+
+
+def _check_shared_calibration(path: str, calib: np.ndarray,
+                              layers: Sequence[tuple[str, np.ndarray, np.ndarray | None]]) -> None:
+    """One ``--calibration`` file for independent layers: it must fit each one's inputs."""
+    if calib.ndim not in (1, 2):
+        raise EieInputError(f"--calibration {path}: shape {calib.shape}; calibration inputs are a vector or "
+                            "a batch (batch x inputs)")
+    wrong = [f"{name} ({w.shape[1]})" for name, w, _ in layers if w.shape[1] != calib.shape[-1]]
+    if wrong:
+        raise EieInputError(f"--calibration {path}: shape {calib.shape} gives {calib.shape[-1]} inputs, but "
+                            f"layer(s) {', '.join(wrong[:4])}{', ...' if len(wrong) > 4 else ''} take other "
+                            "input counts; one calibration file serves layers of one input width: select "
+                            "those with --layer, or leave out --calibration (eie simulate calibrates on "
+                            "the inputs it runs)")
 
 
 def _missing(flag: str) -> str:
@@ -367,7 +496,8 @@ def _workload(args: argparse.Namespace, config: SimConfig) -> tuple[Graph, str |
     if not weight_file:
         selectors = [flag for flag, value in (("--layer", args.layer), ("--bias", args.bias),
                                               ("--density", args.density), ("--threshold", args.threshold))
-                     if value is not None] + (["--balanced"] if args.balanced else [])
+                     if value is not None] + (["--balanced"] if args.balanced else []) \
+            + (["--independent"] if args.independent else [])
         if selectors:
             raise EieInputError(f"{', '.join(selectors)}: only for a weight file ({', '.join(SUFFIXES)}); "
                                 f"{source} is "
@@ -390,14 +520,15 @@ def _workload(args: argparse.Namespace, config: SimConfig) -> tuple[Graph, str |
     if not weight_file:
         raise EieInputError(f"{source}: neither a benchmark ({', '.join(BENCHMARKS)}) nor a .eie, .toml or "
                             f"weight file ({', '.join(SUFFIXES)})")
-    from compressor.importers import load_layers
-    from compressor.pipeline import compress_model
+    from compressor.pipeline import compress_layer, compress_model
 
-    notes: list[str] = []
-    layers = load_layers(input_file(source), args.layer, args.bias, notes=notes)
-    for n in notes:
-        _note(n)
+    layers, independent = _select_layers(args, source)
     options = compress_options(args, len(layers), config)
+    if independent:
+        encoded = [compress_layer(w, b, opt, name=name)
+                   for (name, w, b), opt in zip(layers, options, strict=True)]
+        return Graph.independent(encoded, [_host_input(name) for name, _, _ in layers],
+                                 source=str(source)), None
     return Graph.chain(compress_model(layers, options, source=str(source))), None
 
 
@@ -749,7 +880,14 @@ def _compress_args(c: argparse.ArgumentParser) -> None:
 
     c.add_argument("input", help=f"weights: {', '.join(SUFFIXES)} (outputs x inputs); .onnx: the chain "
                                  "of Gemm / MatMul layers; PyTorch names X.weight pair with X.bias")
-    c.add_argument("--layer", help="array name(s) in .npz/.safetensors, comma list in order for a model")
+    c.add_argument("--layer", metavar="NAMES|PATTERNS",
+                   help="array name(s) in .npz/.safetensors, comma list in order for a model; "
+                   "or glob pattern(s) over module names, e.g. 'encoder.layer.*.intermediate.dense' "
+                   "(X.weight with X.bias, in natural order): layers that do not chain are written one "
+                   f".eie each into the -o directory with a workload graph, {GRAPH_FILE}")
+    c.add_argument("--independent", action="store_true",
+                   help="with --layer: compress the layers apart (one .eie each and a graph of "
+                        "independent jobs) even when their shapes chain")
     c.add_argument("--bias", help="bias array name(s) (a .npy path when INPUT is .npy); empty for none")
     add_compress_flags(c)
     c.add_argument("--pes", type=int, default=64, help="PEs to encode for (default 64)")
@@ -772,8 +910,9 @@ def _compress_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("--retrain-labels", metavar="Y_TRAIN.npy", help="integer classes of --retrain")
     c.add_argument("--epochs", type=int, default=4, help="retraining epochs per pruning step (default 4)")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
-    c.add_argument("-o", "--output", required=True, metavar="OUT.eie")
-    c.add_argument("--force", action="store_true", help="overwrite OUT.eie")
+    c.add_argument("-o", "--output", required=True, metavar="OUT.eie|DIR",
+                   help="the model; a directory for layers compressed apart (see --layer)")
+    c.add_argument("--force", action="store_true", help="overwrite the output file(s)")
 
 
 def _inspect_args(i: argparse.ArgumentParser) -> None:
@@ -790,7 +929,10 @@ def _simulate_args(s: argparse.ArgumentParser) -> None:
                         f"({', '.join(SUFFIXES)}; compressed first with the flags below)")
     s.add_argument("--weights", metavar="W.npy", help="a weight file instead of MODEL (the same as giving "
                    "it as MODEL)")
-    s.add_argument("--layer", help="array name(s) of a weight file (.npz, .safetensors), as for compress")
+    s.add_argument("--layer", help="array name(s) or pattern(s) of a weight file (.npz, .safetensors), as "
+                   "for compress (layers that do not chain run as independent jobs)")
+    s.add_argument("--independent", action="store_true", help="with --layer: run the layers as "
+                   "independent jobs even when their shapes chain, as for compress")
     s.add_argument("--bias", metavar="b.npy|NAME", help="bias of a weight file (a .npy path, or array "
                    "name(s)), as for compress")
     add_compress_flags(s)

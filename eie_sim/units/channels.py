@@ -119,7 +119,6 @@ class LatencyChannel(Channel):
     def __init__(self, env: simpy.Environment, capacity: float, latency: int) -> None:
         super().__init__(env, capacity)
         self.latency = latency
-        self._wake: Event | None = None  # a pending wake-up at the head's visible cycle
 
     def offer(self, item: object) -> bool:
         if len(self.items) >= self._capacity or self._writer is not None:
@@ -147,22 +146,22 @@ class LatencyChannel(Channel):
         return self._take()
 
     def _serve(self) -> None:
-        """Hand the head to the waiting get when it is visible; else wake up when it is."""
+        """Hand the head to the waiting get: now when it is visible, else at its visible cycle
+        (the get's own event, scheduled for then, takes it as it fires: one event, not a
+        wake-up and a hand-over)."""
         items = self.items
         if not items:
             return
-        now = self._env.now
+        now = self._env._now
+        reader, self._reader = self._reader, None
         if items[0][0] <= now:
-            reader, self._reader = self._reader, None
-            reader.succeed(self._take())
-        elif self._wake is None:
-            self._wake = self._env.timeout(items[0][0] - now)
-            self._wake.callbacks.append(self._woken)
+            _succeed_later(reader, self._take(), 0)
+        else:
+            reader.callbacks.insert(0, self._hand_over)
+            _succeed_later(reader, None, items[0][0] - now)
 
-    def _woken(self, _event: Event) -> None:
-        self._wake = None
-        if self._reader is not None:
-            self._serve()
+    def _hand_over(self, event: Event) -> None:
+        event._value = self._take()
 
     def _take(self) -> object:
         item = self.items.popleft()[1]

@@ -83,6 +83,18 @@ class Graph:
         return cls(jobs, model.fa, frozenset({CHAIN_INPUT}) if model.input_after_relu else frozenset(),
                    dict(model.provenance))
 
+    @classmethod
+    def independent(cls, layers: Sequence[EncodedLayer], inputs: Sequence[str], *, fa: int | None = None,
+                    input_after_relu: bool = False, **provenance: object) -> Graph:
+        """Layers as independent jobs (a transformer's projections): each job, named after its
+        layer, reads its own host input (``inputs``, one per layer), applies no ReLU and sends
+        its output to the host. ``input_after_relu`` marks every host input as coming from a ReLU."""
+        if len(inputs) != len(layers):
+            raise EieInputError(f"graph: {len(inputs)} host input name(s) for {len(layers)} layer(s)")
+        jobs = tuple(Job(lay.name, lay, inp, relu=False, keep=False)
+                     for lay, inp in zip(layers, inputs, strict=True))
+        return cls(jobs, fa, frozenset(inputs) if input_after_relu else frozenset(), provenance)
+
     @property
     def job_names(self) -> tuple[str, ...]:
         return tuple(j.name for j in self.jobs)
@@ -268,3 +280,27 @@ def load_graph(path: str | Path) -> Graph:
         return Graph(tuple(jobs), fa, frozenset(after), {"graph_file": str(p)})
     except EieInputError as e:
         raise EieInputError(f"{p}: {e}") from None
+
+
+def _toml_str(text: str) -> str:
+    """``text`` as a TOML basic string (the file is UTF-8: only quotes, backslashes and control
+    characters are escaped)."""
+    body = "".join("\\" + c if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F
+                   else c for c in text)
+    return f'"{body}"'
+
+
+def graph_toml(graph: Graph, layer_files: Mapping[str, str], *, comment: str = "") -> str:
+    """``graph`` as a description file :func:`load_graph` reads back: each job's ``layer`` is
+    ``layer_files[job.name]`` (a ``.eie`` path relative to the TOML file, holding that one layer).
+    ``comment`` (lines) heads the file."""
+    lines = [f"# {line}" if line else "#" for line in comment.splitlines()]
+    if graph.fa is not None:
+        lines.append(f"fa = {graph.fa}")
+    if graph.input_after_relu:
+        lines.append(f"input_after_relu = [{', '.join(map(_toml_str, sorted(graph.input_after_relu)))}]")
+    for job in graph.jobs:
+        lines += ["", "[[job]]", f"name = {_toml_str(job.name)}",
+                  f"layer = {_toml_str(layer_files[job.name])}", f"input = {_toml_str(job.input)}",
+                  f"relu = {str(job.relu).lower()}", f"keep = {str(job.keep).lower()}"]
+    return "\n".join(lines) + "\n"

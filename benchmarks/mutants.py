@@ -55,6 +55,8 @@ MUTANTS = (
            "    return broadcast[k - 1] + rows[k] - rows[k - 1] + 1"),
     Mutant("ccu", "fast", "scan_end: one cycle late", UNITS + "ccu.py",
            "    if after == 0:\n        return last + 1\n", "    if after == 0:\n        return last + 2\n"),
+    Mutant("ccu", "both", "the bias in the last input row's spare lane (contract v2)", UNITS + "ccu.py",
+           "    return j if j < n else (n + n_pes - 1) // n_pes * n_pes\n", "    return j\n"),
     # --- activation queue
     Mutant("act_queue", "simpy", "items visible a cycle early", UNITS + "act_queue.py",
            "        self.items.append((now + self.latency, item))",
@@ -107,7 +109,8 @@ MUTANTS = (
            "                    if issue == self._last_cycle + 1 and reg == self._last_reg:",
            "                    if reg == self._last_reg:"),
     Mutant("arith", "simpy", "the drain takes a cycle less", UNITS + "arith.py",
-           "                yield env.timeout(DRAIN_CYCLES)\n", "                yield env.timeout(DRAIN_CYCLES - 1)\n"),
+           "                self._drained_at = end + DRAIN_CYCLES\n",
+           "                self._drained_at = end + DRAIN_CYCLES - 1\n"),
     Mutant("arith", "fast", "no hazard-history reset at a round change (the round reset)", "eie_sim/engines/fast.py",
            "                arith.forget(history[p])\n", "                pass\n"),
     Mutant("arith", "fast", "issue_end: a hazard waits a cycle too few", UNITS + "arith.py",
@@ -115,6 +118,11 @@ MUTANTS = (
     Mutant("arith", "fast", "bypassed: any update of the same register", UNITS + "arith.py",
            "first_kept_row >= 0 and start == last_end and first_kept_row == last_row",
            "first_kept_row >= 0 and first_kept_row == last_row"),
+    Mutant("arith", "simpy", "nothing drains after the last issue", UNITS + "arith.py",
+           "                if self._drained_at > env.now:\n", "                if False:\n"),
+    Mutant("arith", "fast", "drained: nothing drains after the last issue", UNITS + "arith.py",
+           "    return last_issue_end + DRAIN_CYCLES if last_issue_end != NO_UPDATE else 0\n",
+           "    return last_issue_end if last_issue_end != NO_UPDATE else 0\n"),
     Mutant("arith", "both", "four drain cycles", UNITS + "arith.py", "DRAIN_CYCLES = 5\n", "DRAIN_CYCLES = 4\n"),
     # --- activation read/write
     Mutant("act_rw", "simpy", "the LNZD is fed the previous row's values", UNITS + "act_rw.py",
@@ -122,6 +130,8 @@ MUTANTS = (
            "                    value = self.memory[row - 1] if row else self.memory[row]\n"),
     Mutant("act_rw", "both", "write-back without ReLU", "eie_sim/functional.py",
            "    out = np.maximum(acc, 0) if relu else acc\n", "    out = acc\n"),
+    Mutant("act_rw", "both", "the authors' completion test looks four cycles back", UNITS + "act_rw.py",
+           "AUTHORS_WRITE_DELAY = 5\n", "AUTHORS_WRITE_DELAY = 4\n"),
     # --- DRAM
     Mutant("dram", "simpy", "a tile copied into the wrong half", UNITS + "dram.py",
            "                half = buffer_half(t)\n", "                half = buffer_half(t + 1)\n"),
@@ -148,9 +158,9 @@ MUTANTS = (
 )
 
 #: What a mutant is run against by default: the oracle comparisons, the unit harnesses, the
-#: golden table and the engines' equivalence.
+#: golden table, the engines' equivalence and the authors' measured layers.
 TESTS = ["tests/test_engines.py", "tests/test_units.py", "tests/test_golden.py",
-         "tests/test_engine_equivalence.py"]
+         "tests/test_engine_equivalence.py", "tests/test_authors.py"]
 
 
 def run_mutant(m: Mutant, tests: list[str], stop_first: bool) -> dict[str, object]:

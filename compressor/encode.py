@@ -176,50 +176,6 @@ def _unpack(data, pe_offsets, ibits, entry_bits, epw, word_bytes, word_start, v,
             z[g] = value & zmask
 
 
-@numba.njit(cache=True)
-def _summarise_slices(v, rows, pe_offsets, ptr, kept, first_row, last_row):
-    """Per (PE, slice): kept entries, the local row of the first entry when it is kept (-1 when
-    it is padding or the slice is empty), and the local row of the last entry (-1 when empty).
-
-    What the engines need to know of a column without walking its entries: the bypass rule
-    compares a column's first kept register with the previous column's last.
-    """
-    n_pes, n_ptr = ptr.shape
-    for p in range(n_pes):
-        base = pe_offsets[p]
-        for s in range(n_ptr - 1):
-            a = ptr[p, s]
-            b = ptr[p, s + 1]
-            if b == a:
-                continue
-            n = 0
-            for e in range(a, b):
-                if v[base + e] != 0:
-                    n += 1
-            kept[p, s] = n
-            if v[base + a] != 0:
-                first_row[p, s] = rows[base + a]
-            last_row[p, s] = rows[base + b - 1]
-
-
-@dataclass(frozen=True)
-class SliceSummary:
-    """Per (PE, round * ncols + column) slice, computed once at layout time (N x S, int32), and
-    per slice summed over all PEs (S, int64). Rows are local rows (``i // N``).
-
-    A column can only be forwarded into (bypass) when its first entry is kept: a PE starts a
-    column no earlier than the previous one ends, so a kept entry after leading padding is at
-    least two cycles after the previous column's last update. ``first_kept_row`` is therefore
-    the first entry's row when that entry is kept, -1 otherwise; ``last_row`` is the last
-    entry's (always kept: padding never ends a slice), -1 for an empty slice.
-    """
-
-    first_kept_row: np.ndarray
-    last_row: np.ndarray
-    entries_total: np.ndarray  # padding included
-    kept_total: np.ndarray
-
-
 @dataclass(frozen=True, eq=False)
 class EncodedLayer:
     """One fully connected layer as EIE stores it, for a given PE count ``N`` and ``R``.
@@ -296,18 +252,6 @@ class EncodedLayer:
         counts = np.diff(self.ptr, axis=1)
         counts.flags.writeable = False
         return counts
-
-    @cached_property
-    def slices(self) -> SliceSummary:
-        """Each slice's entry counts and end rows (cached: every inference reads them)."""
-        shape = (self.n_pes, self.ptr.shape[1] - 1)
-        kept = np.zeros(shape, np.int32)
-        first, last = np.full(shape, -1, np.int32), np.full(shape, -1, np.int32)
-        _summarise_slices(self.v, self.entry_rows, self.pe_offsets, self.ptr, kept, first, last)
-        out = SliceSummary(first, last, self.slice_counts.sum(axis=0), kept.sum(axis=0, dtype=np.int64))
-        for a in (first, last, out.entries_total, out.kept_total):
-            a.flags.writeable = False
-        return out
 
     def _walk(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Only a bias column is kept: without one, m is bounded by no section of a file.

@@ -124,10 +124,9 @@ def _npz_arrays(p: Path) -> dict[str, np.ndarray]:
     return {name: a for name, a in arrays.items() if isinstance(a, np.ndarray)}
 
 
-def _safetensors_arrays(p: Path, names: list[str | None] | None,
-                        keys_only: bool = False) -> dict[str, np.ndarray]:
-    """The tensors named (all when ``names`` holds no name); with ``keys_only``, the names mapped to
-    None, nothing loaded."""
+def _safetensors(p: Path) -> tuple[object, type[Exception]]:
+    """safetensors' reader and its error class, for an existing file ``p``; clear errors when the
+    optional package is missing or the file is."""
     try:
         from safetensors import SafetensorError
         from safetensors.numpy import safe_open
@@ -136,6 +135,14 @@ def _safetensors_arrays(p: Path, names: list[str | None] | None,
                             "'safetensors' (pip install 'eie-sim[examples]')") from None
     if not p.is_file():
         raise EieInputError(f"{p}: no such file")
+    return safe_open, SafetensorError
+
+
+def _safetensors_arrays(p: Path, names: list[str | None] | None,
+                        keys_only: bool = False) -> dict[str, np.ndarray]:
+    """The tensors named (all when ``names`` holds no name); with ``keys_only``, the names mapped to
+    None, nothing loaded."""
+    safe_open, SafetensorError = _safetensors(p)
     try:
         with safe_open(str(p), framework="numpy") as f:
             keys = list(f.keys())
@@ -391,14 +398,7 @@ def load_tensors(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray
 
 def _safetensors_shapes(p: Path) -> dict[str, tuple[int, ...]]:
     """Every tensor's shape, from the file's header only (nothing loaded)."""
-    try:
-        from safetensors import SafetensorError
-        from safetensors.numpy import safe_open
-    except ImportError:
-        raise EieInputError(f"{p}: reading .safetensors needs the optional package "
-                            "'safetensors' (pip install 'eie-sim[examples]')") from None
-    if not p.is_file():
-        raise EieInputError(f"{p}: no such file")
+    safe_open, SafetensorError = _safetensors(p)
     try:
         with safe_open(str(p), framework="numpy") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}

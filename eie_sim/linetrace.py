@@ -51,7 +51,7 @@ def render(times: ItemTimes, array_columns: Sequence[TraceColumn], pe_columns: S
                                                        [0, *shown], strict=True))]
     lines = []
     if key:
-        what = (f"PEs {_ranges(shown)} of {n_pes}" if shown else f"no PE of {n_pes}") + " shown"
+        what = (f"PEs {ranges(shown)} of {n_pes}" if shown else f"no PE of {n_pes}") + " shown"
         lines.append(f"line trace, cycles {start}..{max(start, stop) - 1}, {what}; key:")
         for c in (*array_columns, *pe_columns):
             lines.append(f"  {c.header:<4} {c.key}")
@@ -68,13 +68,14 @@ def render(times: ItemTimes, array_columns: Sequence[TraceColumn], pe_columns: S
     return lines
 
 
-def _ranges(items: Sequence[int]) -> str:
-    """'0-3, 7' for [0, 1, 2, 3, 7]."""
+def ranges(items: Sequence[int], one: str = "", many: str = "") -> str:
+    """Ascending numbers as runs: ``'0-3, 7'`` for [0, 1, 2, 3, 7]; ``one`` and ``many`` prefix a
+    single number and a run (``'PEs 0-3, PE 7'``)."""
     parts, first = [], None
     for i, v in enumerate(items):
         if first is None:
             first = v
         if i + 1 == len(items) or items[i + 1] != v + 1:
-            parts.append(f"{first}" if first == v else f"{first}-{v}")
+            parts.append(f"{one}{first}" if first == v else f"{many}{first}-{v}")
             first = None
     return ", ".join(parts)

@@ -15,6 +15,7 @@ import numpy as np
 
 from eie_sim.config import SimConfig
 from eie_sim.energy import dense_model
+from eie_sim.linetrace import ranges
 from eie_sim.result import Result
 from eie_sim.study.batch import BatchResult
 from eie_sim.study.bounds import BOUNDS, Bounds, bounds
@@ -125,27 +126,16 @@ def _efficiency_notes(r: Result) -> list[str]:
     rowless = [p for p in range(r.config["n_pes"]) if p >= min(lay.shape[0] for lay in r.layers)]
     if r.mac_efficiency and r.pe_utilization > EFFICIENCY_GAP * r.mac_efficiency:
         p = read_cycles(r.config["ptr_banks"])
-        out.append("  (utilisation counts every cycle a PE spends on a column, including padding entries "
-                   f"and the {p} cycle{'s' if p > 1 else ''} an empty column still takes; MAC efficiency "
-                   "counts only kept weights multiplied)")
+        empty = ("" if r.config.get("column_bitmap") else
+                 f" and the {p} cycle{'s' if p > 1 else ''} an empty column still takes")
+        out.append("  (utilisation counts every cycle a PE spends on a column, including padding entries"
+                   f"{empty}; MAC efficiency counts only kept weights multiplied)")
     if rowless:
         out.append(f"  {len(rowless)} of {r.config['n_pes']} PEs hold no rows of the narrowest layer "
-                   f"({_ranges(rowless)}): they only read pointers, never multiply there")
+                   f"({ranges(rowless, 'PE ', 'PEs ')}): they only read pointers, never multiply there")
     elif idle:
-        out.append(f"  idle PEs (no work at all): {_ranges(idle)}")
+        out.append(f"  idle PEs (no work at all): {ranges(idle, 'PE ', 'PEs ')}")
     return out
-
-
-def _ranges(items: list[int]) -> str:
-    """'0-3, 7' for [0, 1, 2, 3, 7]."""
-    parts, start = [], None
-    for i, v in enumerate(items):
-        if start is None:
-            start = v
-        if i + 1 == len(items) or items[i + 1] != v + 1:
-            parts.append(f"PE {start}" if start == v else f"PEs {start}-{v}")
-            start = None
-    return ", ".join(parts)
 
 
 def _spread(values: Sequence[float], scale: float, fmt: str) -> str:

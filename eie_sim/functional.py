@@ -21,7 +21,7 @@ def mac(acc: int, weight: int, activation: int, fw: int, lo: int, hi: int) -> in
     format, so the shifted product is in the activation format. ``>>`` on integers is an
     arithmetic shift (floor), as the contract asks; ``fw = 0`` adds the product itself.
     """
-    x = acc + ((weight * activation + ((1 << (fw - 1)) if fw > 0 else 0)) >> fw)
+    x = acc + ((weight * activation + ((1 << fw) >> 1)) >> fw)  # (1 << fw) >> 1: 2**(fw-1), 0 at fw = 0
     return hi if x > hi else (lo if x < lo else x)
 
 

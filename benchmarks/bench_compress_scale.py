@@ -28,7 +28,6 @@ with the same digests for every size.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import resource
 import subprocess
@@ -38,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 from _table import print_header, show, write_csv
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.golden
 
 DENSITY = 0.5
 N_PES = 64
@@ -69,19 +70,10 @@ def _peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
-def layer_digest(layer: object) -> str:
-    """SHA-256 of everything an encoded layer stores (what must stay byte-identical)."""
-    h = hashlib.sha256()
-    for a in (layer.codebook, layer.v, layer.z, layer.pe_offsets, layer.ptr):
-        h.update(np.ascontiguousarray(a).tobytes())
-    h.update(repr((layer.m, layer.n, layer.has_bias, layer.wbits, layer.ibits, layer.n_pes, layer.regs,
-                   layer.word_bits)).encode())
-    return h.hexdigest()
-
-
 def child(m: int, n: int, mode: str, repeats: int) -> dict[str, object]:
     """One measurement in this (fresh) process: ``mode`` is ``time`` (RSS and seconds) or ``trace``."""
     from compressor.pipeline import CompressOptions, compress_layer
+    from tests.golden import layer_digest  # the digest the tests' golden values use
 
     options = CompressOptions(density=DENSITY, n_pes=N_PES)
     warm = np.random.default_rng(1).standard_normal((256, 512), dtype=np.float32)

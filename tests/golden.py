@@ -22,6 +22,17 @@ from eie_sim.simulate import simulate
 
 GOLDEN = Path(__file__).with_name("data") / "golden_results.csv"
 
+
+def layer_digest(layer: object) -> str:
+    """SHA-256 of everything an encoded layer stores: the bytes a compressor rewrite must keep
+    (tests/test_prune_scale.py's golden digests, benchmarks/bench_compress_scale.py's check)."""
+    h = hashlib.sha256()
+    for a in (layer.codebook, layer.v, layer.z, layer.pe_offsets, layer.ptr):
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr((layer.m, layer.n, layer.has_bias, layer.wbits, layer.ibits, layer.n_pes, layer.regs,
+                   layer.word_bits)).encode())
+    return h.hexdigest()
+
 # (name, m, n, weight density, activation density, bias, seed); all resident at the default
 # SRAM sizes except where a case shrinks the SRAM to force tiles.
 CASES = [

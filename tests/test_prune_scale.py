@@ -8,7 +8,6 @@ weight sharing). Any change of an encoded byte, for any option these layers exer
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from compressor.pipeline import CompressOptions, compress_layer
 from compressor.prune import _top_k_mask, prune_balanced, prune_to_density
 from compressor.quantize import kmeans_1d, quantize
 from compressor.train import share_layer
+from tests.golden import layer_digest
 
 GOLDEN = {
     "f32_d50_bias": "56224820d1c4af3122f6384e3adacfe2c5d2a4b3e6061b78ada69613ab80efd2",
@@ -34,16 +34,6 @@ GOLDEN = {
     "nomask_sparse": "9dc26d238df2a52c910cac6cfe4930bacf03b8fb4095c70019fcb8a19163be97",
     "big_1024x4096_d50": "1c3449a4fef47c111d445aad00b0f8553f19def3d6888b8b3de0e6801712400d",
 }
-
-
-def digest(layer) -> str:
-    """SHA-256 of everything an encoded layer stores."""
-    h = hashlib.sha256()
-    for a in (layer.codebook, layer.v, layer.z, layer.pe_offsets, layer.ptr):
-        h.update(np.ascontiguousarray(a).tobytes())
-    h.update(repr((layer.m, layer.n, layer.has_bias, layer.wbits, layer.ibits, layer.n_pes, layer.regs,
-                   layer.word_bits)).encode())
-    return h.hexdigest()
 
 
 def golden_layers() -> dict[str, object]:
@@ -71,7 +61,7 @@ def golden_layers() -> dict[str, object]:
 
 
 def test_encoded_layers_are_byte_identical_to_the_old_code_paths():
-    got = {name: digest(layer) for name, layer in golden_layers().items()}
+    got = {name: layer_digest(layer) for name, layer in golden_layers().items()}
     assert got == GOLDEN
 
 

@@ -231,11 +231,10 @@ class BroadcastQueue(LatencyChannel):
     def _take(self) -> object:
         item = self.items.popleft()[1]
         if item is not END:
-            if self.held == self._capacity:
-                self.held -= 1
+            was_full = self.held == self._capacity
+            self.held -= 1  # before slot_freed: a broadcast it lets through fills this slot again
+            if was_full:
                 self.bus.slot_freed()
-            else:
-                self.held -= 1
         return item
 
 

@@ -344,3 +344,20 @@ def test_an_existing_output_is_refused_before_any_sweep_runs(monkeypatch, tmp_pa
     with pytest.raises(EieInputError, match="fifo.csv: already exists"):
         reproduce.run_reproduce(tmp_path, seeds=[0], progress=False)
     assert (tmp_path / "fifo.csv").read_text() == "mine"
+
+
+def test_reproduce_pool_workers_exit_with_their_parent(monkeypatch, tmp_path):
+    """`eie reproduce` runs on its own pool: its workers get the same start-up as a sweep's (BLAS
+    limit, exit when the parent dies), or a killed reproduce would leave them under PID 1."""
+    from eie_sim.study import sweep as sweep_mod
+
+    class Seen(Exception):
+        pass
+
+    def capture(root, sources, *, executor, progress):
+        raise Seen(getattr(executor, "_initializer", None))
+
+    monkeypatch.setattr(reproduce.layercache, "prepare", capture)
+    with pytest.raises(Seen) as got:
+        reproduce.run_sweeps(tmp_path, seeds=[0], jobs=1, progress=False, force=True, cache_dir=tmp_path)
+    assert got.value.args[0] is sweep_mod.worker_init

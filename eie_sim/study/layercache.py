@@ -21,7 +21,7 @@ import inspect
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -97,19 +97,17 @@ def ensure(root: str | Path, layer: str, seed: int, sparsity: str) -> tuple[str,
     return ("regenerated", why or "") if why is not None else ("generated", "")
 
 
-def prepare(root: str | Path, sources: Iterable[tuple[str, int, str]], *, executor: Executor | None = None,
-            jobs: int | None = None, progress: bool = True) -> tuple[Counter[str], list[str]]:
+def prepare(root: str | Path, sources: Iterable[tuple[str, int, str]], *, executor: Executor,
+            progress: bool = True) -> tuple[Counter[str], list[str]]:
     """Every (layer, seed, sparsity) of ``sources`` valid in the cache, in parallel, with a progress
     bar; returns the counts of cached / generated / regenerated files and one note per regenerated
     file."""
     todo: Sequence[tuple[str, int, str]] = sorted(set(sources), key=str)
     counts: Counter[str] = Counter()
     notes: list[str] = []
-    own = executor is None
-    pool = ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) if own else executor
     bar = tqdm(total=len(todo), desc="layers", unit="layer", disable=not progress)
     try:
-        futures = [pool.submit(ensure, str(root), *s) for s in todo]
+        futures = [executor.submit(ensure, str(root), *s) for s in todo]
         for f in as_completed(futures):
             status, why = f.result()
             counts[status] += 1
@@ -119,8 +117,6 @@ def prepare(root: str | Path, sources: Iterable[tuple[str, int, str]], *, execut
             bar.update()
     finally:
         bar.close()
-        if own:
-            pool.shutdown(cancel_futures=True)
     return counts, notes
 
 

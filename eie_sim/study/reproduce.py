@@ -14,11 +14,9 @@ package's data files (``eie_sim/data/paper_*.csv``, each row with its source) an
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from eie_sim.config import SimConfig
 from eie_sim.study import figures, layercache
 from eie_sim.study import paper_tables as pt
 from eie_sim.study.report import ReportInputs, render
-from eie_sim.study.sweep import Point, make_points, run_sweep
+from eie_sim.study.sweep import Point, local_pool, make_points, run_sweep
 from eie_sim.study.tables import csv_text
 from eie_sim.workload.benchmarks import BENCHMARKS, DEFAULT_SPARSITY, SPARSITY_MODELS
 
@@ -115,13 +113,12 @@ class CacheReport:
 
 
 def run_sweeps(out: Path, *, seeds: Sequence[int], jobs: int | None, progress: bool, force: bool,
-               cache_dir: str | Path | None = None, plan: Plan = PAPER,
-               executor: Executor | None = None) -> tuple[dict[str, pd.DataFrame], CacheReport]:
+               cache_dir: str | Path | None = None,
+               plan: Plan = PAPER) -> tuple[dict[str, pd.DataFrame], CacheReport]:
     """Generate (or validate) every layer in the cache, then run every sweep on one pool."""
     points = sweep_points(seeds, plan)
     root = Path(cache_dir) if cache_dir is not None else layercache.default_cache_dir()
-    own = executor is None
-    pool = ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) if own else executor
+    pool = local_pool(jobs)
     try:
         sources = {(p.layer, p.seed, p.sparsity) for pts in points.values() for p in pts}
         counts, notes = layercache.prepare(root, sources, executor=pool, progress=progress)
@@ -129,8 +126,7 @@ def run_sweeps(out: Path, *, seeds: Sequence[int], jobs: int | None, progress: b
                                   force=force, cache_dir=layercache.layer_dir(root))
                   for name, pts in points.items()}
     finally:
-        if own:
-            pool.shutdown(cancel_futures=True)
+        pool.shutdown(cancel_futures=True)
     layers = layercache.layer_dir(root)  # the root may hold other caches (numba's, other versions)
     return sweeps, CacheReport(layers, dict(counts), layercache.size_bytes(layers), notes)
 

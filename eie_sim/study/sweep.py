@@ -251,6 +251,13 @@ PR_SET_PDEATHSIG = 1
 WATCH_PARENT_S = 0.5
 
 
+def local_pool(jobs: int | None) -> ProcessPoolExecutor:
+    """A pool of ``jobs`` local workers (default: all cores) that keep the BLAS limit and exit
+    with their parent (:func:`worker_init`): every local pool eie-sim starts is made here."""
+    return ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1, initializer=worker_init,
+                               initargs=(os.getpid(),))
+
+
 def worker_init(parent: int) -> None:
     """Start-up of a local worker process: the parent's BLAS thread limit, and an exit when the
     parent dies.
@@ -419,8 +426,7 @@ def run_sweep(points: Sequence[Point], out: str | Path, *, base: SimConfig | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     own = executor is None
     if own:
-        executor = ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1, initializer=worker_init,
-                                       initargs=(os.getpid(),))
+        executor = local_pool(jobs)
     writer = RowWriter(out, header or None)
     try:
         for _ in _run(todo, base, engine, executor, writer, progress, cache, done=len(points) - len(todo)):

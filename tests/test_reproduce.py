@@ -164,7 +164,7 @@ def test_tables_have_no_scientific_notation():
 @pytest.fixture(scope="module")
 def built() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     sw = fake_sweeps()
-    return sw, reproduce.build_tables(sw)[0]
+    return sw, reproduce.build_tables(sw)
 
 
 def test_every_reproduce_csv_holds_one_number_per_cell(built):

@@ -32,6 +32,7 @@ from compressor.errors import EieError, EieInputError
 if TYPE_CHECKING:  # for annotations only: importing these costs numba and pandas
     import numpy as np
 
+    from compressor.encode import EncodedLayer
     from compressor.model import EncodedModel
     from compressor.pipeline import CompressOptions
     from eie_sim.config import SimConfig
@@ -402,7 +403,7 @@ def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *,
     from eie_sim.config import SimConfig
     from eie_sim.study.batch import load_inputs, load_labels, simulate_batch
 
-    inputs = load_inputs(args.eval, model.n_inputs, shape_hint=_transposed_hint(model))
+    inputs = load_inputs(args.eval, model.n_inputs, shape_hint=_transposed_hint(model.layers))
     labels = load_labels(args.labels, len(inputs)) if args.labels else None
     stages = stage_outputs(layers, options, model, inputs.x)
     steps = STEPS
@@ -434,11 +435,11 @@ def _evaluate(layers, options, model: EncodedModel, args: argparse.Namespace, *,
     print()
 
 
-def _transposed_hint(model: EncodedModel) -> str:
-    """For a one-layer model fed inputs of its output count: the weights may be transposed."""
-    if len(model.layers) != 1 or model.layers[0].m == model.layers[0].n:
+def _transposed_hint(layers: Sequence[EncodedLayer]) -> str:
+    """For one layer fed inputs of its output count: the weights may be transposed."""
+    if len(layers) != 1 or layers[0].m == layers[0].n:
         return ""
-    lay = model.layers[0]
+    lay = layers[0]
     return (f" (the layer's weights are {lay.m} x {lay.n}, outputs x inputs: if they were saved inputs x "
             "outputs, transpose them; PyTorch's Linear.weight is outputs x inputs)")
 
@@ -555,12 +556,7 @@ def _simulation_inputs(args: argparse.Namespace, graph: Graph, benchmark: str | 
     if given and set(given) != set(wanted):
         missing = [n for n in wanted if n not in given]
         raise EieInputError(f"--activations: no file for host input(s) {', '.join(missing)}")
-    hint = ""
-    if graph.is_chain and len(graph.jobs) == 1:
-        lay = graph.jobs[0].layer
-        if lay.m != lay.n:
-            hint = (f" (the layer's weights are {lay.m} x {lay.n}, outputs x inputs: if they were saved "
-                    "inputs x outputs, transpose them; PyTorch's Linear.weight is outputs x inputs)")
+    hint = _transposed_hint([j.layer for j in graph.jobs] if graph.is_chain else [])
     out = {}
     for i, (name, n) in enumerate(wanted.items()):
         if name in given:

@@ -81,7 +81,11 @@ def per_seed_table(per: pd.DataFrame) -> pd.DataFrame:
 
 def table4_stats(t4: pd.DataFrame, clock_hz: float, n_pes: int = 64) -> pd.DataFrame:
     """Mean, sample sd, min and max over seeds per (model, layer) of every per-seed figure."""
-    per = per_layer_seed(t4, clock_hz, n_pes)
+    return seed_stats(per_layer_seed(t4, clock_hz, n_pes))
+
+
+def seed_stats(per: pd.DataFrame) -> pd.DataFrame:
+    """:func:`table4_stats` of rows :func:`per_layer_seed` has made."""
     g = per.drop(columns="seed").groupby(["sparsity", "layer"], sort=False)
     stats = (g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_sd"))
              .join(g.min().add_suffix("_min")).join(g.max().add_suffix("_max")))

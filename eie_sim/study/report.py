@@ -23,6 +23,7 @@ from eie_sim.energy_table import load_energy_table
 from eie_sim.study import paper_tables as pt
 from eie_sim.study.baselines import paper_time_us
 from eie_sim.study.tables import fmt, md
+from eie_sim.units import dram
 from eie_sim.workload.benchmarks import DEFAULT_SPARSITY, VARIATION_RULES
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ def pe_scaling(r: ReportInputs) -> dict[str, str]:
     spans = [f"{layer} at {g[pt.PES_LABEL].min()}-{g[pt.PES_LABEL].max()} PEs"
              if g[pt.PES_LABEL].nunique() > 1 else f"{layer} at {g[pt.PES_LABEL].iloc[0]} PEs"
              for layer, g in tiled.groupby("layer", sort=False)]
-    bytes_per_cycle = _DEFAULT.dram_gbps * 1e9 / _DEFAULT.clock_hz
+    bytes_per_cycle = dram.bytes_per_cycle(_DEFAULT)
     return {
         "paper_pe_scaling": pt.paper("pe_scaling_256_over_64"), "on_chip": on_chip,
         "fewest_pes": f"{min(plan.pes)} PE" + ("s" if min(plan.pes) != 1 else ""),

@@ -143,18 +143,19 @@ FIGURES = ("overhead_64pes", "speedup_vs_pes", "speedup_vs_pes_128kb", "latency_
            "energy_breakdown_vs_pes_alexnet", "ablation_64pes")
 
 
-def build_tables(sw: dict[str, pd.DataFrame], plan: Plan = PAPER,
-                 clock_hz: float | None = None) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Every table of the report from the sweeps, and the Table IV statistics they came from."""
-    clock = SimConfig().clock_hz if clock_hz is None else clock_hz
+def build_tables(sw: dict[str, pd.DataFrame], plan: Plan = PAPER) -> dict[str, pd.DataFrame]:
+    """Every table of the report from the sweeps."""
+    clock = SimConfig().clock_hz
     layers, models = list(plan.layers), list(plan.models)
-    stats = pt.table4_stats(sw["table4"], clock, plan.n_pes)
+    per_seed = pt.per_layer_seed(sw["table4"], clock, plan.n_pes)
+    stats = pt.seed_stats(per_seed)
+    ablation = pt.ablation_rows(sw["ablation"], plan.ablation)
     tables = {
         "headline_overhead": pt.headline_table(stats, layers),
         "table4_timing": pt.timing_table(stats, clock, layers, models, plan.n_pes),
         "table4_overhead": pt.model_table(stats, "overhead_pct", layers, models, pt.paper_overhead_pct),
         "table4_error": pt.model_table(stats, "error_pct", layers, models),
-        "table4_per_seed": pt.per_seed_table(pt.per_layer_seed(sw["table4"], clock, plan.n_pes)),
+        "table4_per_seed": pt.per_seed_table(per_seed),
         "speedup": pt.speedups(stats, layers),
         "fifo": pt.fifo_table(sw["fifo"], layers),
         "pes_on_chip": pt.pes_table(sw["pes_on_chip"], layers),
@@ -165,13 +166,11 @@ def build_tables(sw: dict[str, pd.DataFrame], plan: Plan = PAPER,
         "latency": pt.latency_table(sw["pes"], plan.alexnet, plan.n_pes),
         "power": pt.power_table(sw["pes"], plan.n_pes),
         "alex7_energy": pt.alex7_energy_table(sw["pes"], plan.n_pes),
-        "ablation_cycles": pt.ablation_table(pt.ablation_rows(sw["ablation"], plan.ablation), "cycles",
-                                             plan.variants),
-        "ablation_energy": pt.ablation_table(pt.ablation_rows(sw["ablation"], plan.ablation), "energy_j",
-                                             plan.variants, 1e6, "uJ"),
+        "ablation_cycles": pt.ablation_table(ablation, "cycles", plan.variants),
+        "ablation_energy": pt.ablation_table(ablation, "energy_j", plan.variants, 1e6, "uJ"),
     }
     assert tuple(tables) == TABLES, "TABLES lists what is written"
-    return tables, stats
+    return tables
 
 
 def build_figures(sw: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame],
@@ -219,7 +218,7 @@ def run_reproduce(out_dir: str | Path, *, seeds: Sequence[int] = DEFAULT_SEEDS, 
                            plan=plan)
     for note in cache.notes:
         print(f"note: {note}", file=sys.stderr)
-    tables, _ = build_tables(sw, plan)
+    tables = build_tables(sw, plan)
     for name, df in tables.items():
         write_atomic(out / f"{name}.csv", csv_text(df), force=force)
     for name, fig in build_figures(sw, tables, plan).items():

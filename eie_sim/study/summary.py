@@ -151,9 +151,7 @@ def format_batch(b: BatchResult, config: SimConfig | None = None) -> str:
     r0 = results[0]
     config = config or config_of(r0)
     n = len(results)
-    s = b.summary()
-    density = 100 * s["input_density"]
-    lines = [f"{n} input(s) from {s['input_source']} (non-zero activations {density:.1f} %), "
+    lines = [f"{n} input(s) from {b.source} (non-zero activations {100 * b.input_density:.1f} %), "
              f"engine {r0.engine}, contract v{r0.contract_version}",
              f"  {'':18s} {'mean':>14s} {'min':>14s} {'max':>14s}"]
     rows: list[tuple[str, Sequence[float], float, str]] = [

@@ -20,7 +20,7 @@ from compressor.errors import EieInputError
 from compressor.outputs import check_writable, write_atomic
 from eie_sim.config import FIELD
 from eie_sim.study.metrics import ENERGY_UNIT
-from eie_sim.study.tables import md, write_table
+from eie_sim.study.tables import csv_text, md
 from eie_sim.study.where import (
     CONFIG_COLUMNS,
     PINNED_COLUMNS,
@@ -147,8 +147,8 @@ def run_table(results: str | Path, *, out: str | Path | None = None, baseline: s
         check_writable(str(stem) + ext, force)
     df = select_where(load_results(results), parse_where(where or []))
     table, notes = relative_table(df, parse_assignments(baseline, "--baseline"))
-    paths = write_table(table, stem, force=force, markdown=False)
-    paths.append(write_atomic(Path(str(stem) + ".md"), markdown(table) + "\n", force=force))
+    paths = [write_atomic(Path(str(stem) + ".csv"), csv_text(table), force=force),
+             write_atomic(Path(str(stem) + ".md"), markdown(table) + "\n", force=force)]
     return table, paths, notes
 
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from compressor.outputs import write_atomic
 
 #: Significant digits of a number in a CSV.
 CSV_DIGITS = 6
@@ -109,12 +106,3 @@ def csv_text(df: pd.DataFrame) -> str:
     """The tidy CSV of a table."""
     return tidy(df).to_csv(index=False, lineterminator="\n")
 
-
-def write_table(df: pd.DataFrame, stem: str | Path, *, force: bool = False,
-                decimals: Mapping[str, int] | None = None, markdown: bool = True) -> list[Path]:
-    """Write ``stem``.csv (tidy) and, with ``markdown``, ``stem``.md; returns the paths."""
-    stem = str(stem)
-    paths = [write_atomic(Path(stem + ".csv"), csv_text(df), force=force)]
-    if markdown:
-        paths.append(write_atomic(Path(stem + ".md"), md(df, decimals) + "\n", force=force))
-    return paths

@@ -197,12 +197,13 @@ def preferred_value(column: str, values: Sequence[object]) -> object:
     field = FIELD.get(column)
     if field is not None:
         for v in values:
-            if _equal(v, field.default):
+            if same_value(v, field.default):
                 return v
     return values[0]
 
 
-def _equal(a: object, b: object) -> bool:
+def same_value(a: object, b: object) -> bool:
+    """Whether two field values are the same: numbers to 1e-9 relative, booleans by truth."""
     if isinstance(a, bool | np.bool_) or isinstance(b, bool | np.bool_):
         return isinstance(a, bool | np.bool_) and isinstance(b, bool | np.bool_) and bool(a) == bool(b)
     if isinstance(a, int | float | np.number) and isinstance(b, int | float | np.number):

@@ -25,9 +25,9 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatter, NullFor
 
 from compressor.errors import EieInputError
 from compressor.outputs import write_atomic
-from eie_sim.config import FIELDS, SimConfig
+from eie_sim.config import FIELDS
 from eie_sim.study.metrics import ENERGY_UNIT, to_uj
-from eie_sim.study.where import CONFIG_COLUMNS, IDENTITY_COLUMNS, value_text
+from eie_sim.study.where import CONFIG_COLUMNS, IDENTITY_COLUMNS, same_value, value_text
 from eie_sim.study.where import varying as _varying
 
 __all__ = ["ENERGY_UNIT", "to_uj", "value_text"]
@@ -44,7 +44,6 @@ FIGSIZE = (7.5, 4.5)
 HEADROOM = 0.08
 #: Fields named in a caption whenever constant; any other field only when off its default.
 _MAIN_FIELDS = ("n_pes", "queue_depth", "word_bits", "spmat_bytes")
-_DEFAULTS = SimConfig().to_dict()
 
 _T = TypeVar("_T", float, np.ndarray, pd.Series)
 
@@ -272,15 +271,9 @@ def fixed_text(df: pd.DataFrame, exclude: Sequence[str]) -> str:
             continue
         v = df[c].iloc[0]
         v = bool(v) if f.kind is bool else v
-        if c in _MAIN_FIELDS or not _same(v, _DEFAULTS.get(c)):
+        if c in _MAIN_FIELDS or not same_value(v, f.default):
             parts.append(f"{f.label} {f.describe(v)}")
     return ("fixed: " + ", ".join(parts)) if parts else ""
-
-
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, int | float | np.number) and isinstance(b, int | float) and not isinstance(b, bool):
-        return bool(np.isclose(float(a), float(b), rtol=1e-9, atol=0.0))
-    return a == b
 
 
 def title(fig: Figure, text: str, ax: Axes | None = None, df: pd.DataFrame | None = None) -> None:

@@ -27,3 +27,7 @@ class EieConfigError(EieError, ValueError):
 
 class EieSimulationError(EieError):
     """A run cannot proceed: a cycle limit was hit or a layer cannot be mapped."""
+
+
+class EieWarning(UserWarning):
+    """Suspicious but valid input (e.g. negative activations after a ReLU)."""

@@ -88,7 +88,7 @@ def pointer_bytes(n_pointers: int | np.ndarray, ptr_bits: int) -> int | np.ndarr
     return -(-(np.asarray(n_pointers) * ptr_bits) // 8)
 
 
-def _footprint(layer: EncodedLayer, config: SimConfig) -> tuple[np.ndarray, int, np.ndarray]:
+def footprint(layer: EncodedLayer, config: SimConfig) -> tuple[np.ndarray, int, np.ndarray]:
     """(spmat bytes per PE, pointer bytes per PE, entries per PE) of the whole layer."""
     words = layer.words_per_pe
     ptr = int(pointer_bytes(layer.ptr.shape[1], config.ptr_bits))
@@ -97,7 +97,7 @@ def _footprint(layer: EncodedLayer, config: SimConfig) -> tuple[np.ndarray, int,
 
 def plan_model(layers: Sequence[EncodedLayer], config: SimConfig) -> list[LayerPlan]:
     """Plan every layer: a resident prefix while it fits, the rest tiled in what is left."""
-    feet = [_footprint(layer, config) for layer in layers]
+    feet = [footprint(layer, config) for layer in layers]
     max_addr = (1 << config.ptr_bits) - 1
     n_res = 0
     used_spmat = np.zeros(config.n_pes, np.int64)
@@ -152,7 +152,7 @@ def _plan_layer(layer: EncodedLayer, config: SimConfig, *, resident: bool, budge
     spill, spilled = activation_spill(layer, config)
     n_pes = layer.n_pes
     if resident:
-        spmat, ptr, _ = _footprint(layer, config)
+        spmat, ptr, _ = footprint(layer, config)
         seg = Segment(range(layer.rounds), 0, layer.ncols, np.zeros(n_pes, np.int64), 0)
         return LayerPlan(True, (seg,), int(spmat.sum()) + ptr * n_pes, spill, spilled, region)
     return LayerPlan(False, tuple(_tiles(layer, config, budget)), 0, spill, spilled, region)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from compressor.encode import EncodedLayer
-from compressor.errors import EieInputError
+from compressor.errors import EieInputError, EieWarning
 from compressor.model import EncodedModel
 from compressor.provenance import provenance
 from eie_sim.checks import check_runs
@@ -35,10 +35,6 @@ DEFAULT_ENGINE = "fast"
 #: (as ``SimConfig.check`` does for one); the test suite sets it, so every test run is checked,
 #: including sweep workers in other processes.
 CHECK_ENV = "EIE_SIM_CHECK"
-
-
-class EieWarning(UserWarning):
-    """Suspicious but valid input (e.g. negative activations after a ReLU)."""
 
 
 def as_graph(workload: Workload) -> Graph:

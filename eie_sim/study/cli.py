@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compressor.errors import EieError, EieInputError
+from compressor.errors import EieError, EieInputError, EieWarning
 
 if TYPE_CHECKING:  # for annotations only: importing these costs numba and pandas
     import numpy as np
@@ -1139,7 +1139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with _pipe_safe_stdout(), warnings.catch_warnings():
         try:
-            from eie_sim.simulate import EieWarning
             from eie_sim.study.threads import blas_threads, requested_threads
 
             # suspicious input is reported as "note:" lines; Python's own warning print would repeat it

@@ -213,18 +213,17 @@ def run_llama_study(out_dir: str | Path, options: LlamaOptions | None = None, *,
                                 "bandwidth_bound": lb.dram_bandwidth, "compute_bound": lb.compute,
                                 "imbalance_bound": lb.load_imbalance, "binding": lb.binding,
                                 "gap_pct": 100 * lb.gap})
-    tokens = _tokens_per_second(pd.DataFrame(per_token), opts)
-    pt = pd.DataFrame(per_token)
+    pt, jobs, gap_df = pd.DataFrame(per_token), pd.DataFrame(per_job), pd.concat(gaps)
+    tokens = _tokens_per_second(pt, opts)
     runtime = time.perf_counter() - t_start
     files = [write_atomic(out / "per_token.csv", pt.to_csv(index=False), force=force),
-             write_atomic(out / "per_job.csv", pd.DataFrame(per_job).to_csv(index=False), force=force),
-             write_atomic(out / "stream_gap.csv", pd.concat(gaps).to_csv(index=False), force=force),
+             write_atomic(out / "per_job.csv", jobs.to_csv(index=False), force=force),
+             write_atomic(out / "stream_gap.csv", gap_df.to_csv(index=False), force=force),
              write_atomic(out / "tokens_per_second.csv", tokens.to_csv(index=False), force=force),
              _plot(tokens, out, force=force)]
-    report = _report(pt, pd.concat(gaps), tokens, encodings, opts, runtime_s=runtime,
-                     sim_seconds=sim_seconds)
+    report = _report(pt, gap_df, tokens, encodings, opts, runtime_s=runtime, sim_seconds=sim_seconds)
     files.append(write_atomic(out / "report.md", report, force=force))
-    return {"per_token": pt, "per_job": pd.DataFrame(per_job), "gaps": pd.concat(gaps), "tokens": tokens,
+    return {"per_token": pt, "per_job": jobs, "gaps": gap_df, "tokens": tokens,
             "runtime_s": runtime, "simulate_s": sim_seconds, "files": files}
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from compressor.encode import EncodedLayer
 from compressor.outputs import write_atomic
 from eie_sim.config import SimConfig
-from eie_sim.memory import LayerPlan, pointer_bytes
+from eie_sim.memory import LayerPlan, footprint
 from eie_sim.run import LayerRun
 from eie_sim.units import dram
 
@@ -54,8 +54,9 @@ def storage(layers: Sequence[EncodedLayer], config: SimConfig) -> Storage:
         weights += layer.m * layer.ncols
         kept += layer.kept
         entries += layer.entries
-        entry_b += int(layer.words_per_pe.sum()) * (layer.word_bits // 8)
-        ptr_b += layer.n_pes * int(pointer_bytes(layer.ptr.shape[1], config.ptr_bits))
+        spmat, ptr, _ = footprint(layer, config)  # the memory planner's bytes
+        entry_b += int(spmat.sum())
+        ptr_b += layer.n_pes * ptr
     return Storage(weights, kept, entries, entry_b, ptr_b)
 
 

@@ -210,32 +210,22 @@ class TimedChannel(Channel):
 
 
 class BroadcastQueue(LatencyChannel):
-    """The receiving end of a broadcast: a latency channel the bus delivers into."""
+    """The receiving end of a broadcast: a latency channel the bus delivers into.
+
+    The receiving unit (:class:`eie_sim.units.act_queue.ActivationQueue`) defines ``deliver`` and
+    ``_take``, counting its pushes and pops there: ``held`` counts the items holding a slot, and
+    the queue tells the bus when it fills (:meth:`BroadcastBus.queue_full`) and when a pop frees
+    a full queue (:meth:`BroadcastBus.slot_freed`, after ``held`` went down).
+    """
 
     def __init__(self, env: simpy.Environment, capacity: int, latency: int) -> None:
         super().__init__(env, capacity, latency)
         self.bus: BroadcastBus | None = None
         self.held = 0  # items holding a slot (END holds none)
 
-    def deliver(self, item: object) -> None:
-        """One broadcast item (the bus has checked that there is room)."""
-        self.held += 1
-        if self.held == self._capacity:
-            self.bus.queue_full()
-        self._arrive(self._env.now + self.latency, item)
-
     def deliver_end(self) -> None:
         """END, visible at once behind the items, taking no slot."""
         self._arrive(self._env.now, END)
-
-    def _take(self) -> object:
-        item = self.items.popleft()[1]
-        if item is not END:
-            was_full = self.held == self._capacity
-            self.held -= 1  # before slot_freed: a broadcast it lets through fills this slot again
-            if was_full:
-                self.bus.slot_freed()
-        return item
 
 
 class BroadcastBus(Channel):

@@ -180,6 +180,19 @@ def macs(v, entry_rows, pe_offsets, ptr, slices, values, cb_fix, fw, lo, hi, acc
                 registers[row] = mac_compiled(registers[row], np.int64(cb_fix[v[e]]), a, fw, lo, hi)
 
 
+def layer_outputs(layer: EncodedLayer, seg_items: Sequence[Items], *, relu: bool, config: SimConfig,
+                  landed: np.ndarray = NO_LIMIT) -> np.ndarray:
+    """A job's outputs: every segment's MACs into the PEs' registers, then the write-back;
+    ``landed`` limits the entries of a run stopped early (see :func:`macs`)."""
+    lo, hi = acc_limits(config.acc_bits)
+    acc = np.zeros((layer.n_pes, max(1, int(local_rows(layer.m, layer.n_pes).max()))), np.int64)
+    for items in seg_items:
+        macs(layer.v, layer.entry_rows, layer.pe_offsets, layer.ptr, items.slices, items.values,
+             layer.codebook_fix, layer.fw, lo, hi, acc, landed)
+    # output i = local row i // N of PE i mod N: the registers read column by column
+    return write_back(acc, relu).T.reshape(-1)[: layer.m]
+
+
 def _layer(layer: EncodedLayer) -> Layer:
     rows = arith.slice_rows(layer)
     totals = slice_totals(layer)
@@ -188,13 +201,9 @@ def _layer(layer: EncodedLayer) -> Layer:
 
 
 def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: bool,
-              bias_value: int, config: SimConfig, name: str | None = None) -> LayerRun:
+              bias_value: int, config: SimConfig, name: str) -> LayerRun:
     """One job: per segment the scan and the MACs; tiles on the DRAM schedule."""
-    n_pes = layer.n_pes
     a_fix = layer_input(layer, a_in, bias_value)
-    lo, hi = acc_limits(config.acc_bits)
-    n_local_max = max(1, int(local_rows(layer.m, n_pes).max()))
-    acc = np.zeros((n_pes, n_local_max), np.int64)
     kn = knobs(config)
     lay = _layer(layer)
     segs = plan.segments
@@ -207,13 +216,9 @@ def run_layer(layer: EncodedLayer, plan: LayerPlan, a_in: np.ndarray, *, relu: b
     else:
         load = [dram.transfer_cycles(seg.dram_bytes, config) for seg in segs]
         start, end = dram.schedule(load, compute)
-    for items in seg_items:
-        macs(layer.v, layer.entry_rows, layer.pe_offsets, layer.ptr, items.slices, items.values,
-             layer.codebook_fix, layer.fw, lo, hi, acc, NO_LIMIT)
-    # output i = local row i // N of PE i mod N: the registers read column by column
-    out = write_back(acc, relu).T.reshape(-1)[: layer.m]
+    out = layer_outputs(layer, seg_items, relu=relu, config=config)
     return LayerRun(
-        name=name or layer.name, cycles=int(end[-1]),
+        name=name, cycles=int(end[-1]),
         counts=_counts(layer, plan, scans, seg_items, int(end[-1]), config),
         busy_cycles=sum(sc.busy for sc in scans),
         queue_occupancy_sum=sum(sc.occupancy_sum for sc in scans),

@@ -30,12 +30,10 @@ from dataclasses import replace
 import numba
 import numpy as np
 
-from compressor.encode import EncodedLayer, local_rows
+from compressor.encode import EncodedLayer
 from compressor.errors import EieInputError
-from compressor.fixedpoint import acc_limits
 from eie_sim.config import SimConfig, knobs
-from eie_sim.engines.fast import NO_LIMIT, job_counts, macs
-from eie_sim.functional import write_back
+from eie_sim.engines.fast import NO_LIMIT, job_counts, layer_outputs
 from eie_sim.layout import Items, segment_items
 from eie_sim.memory import LayerPlan
 from eie_sim.run import LayerRun
@@ -171,11 +169,7 @@ def stop_as_the_authors(layer: EncodedLayer, plan: LayerPlan, run: LayerRun, a_f
                     items.slices, items.rounds, layer.ptr, layer.v, layer.pe_offsets, rows.first_kept_row,
                     rows.last_row, layer.entries_per_word)
     # the outputs: only the updates that landed
-    lo, hi = acc_limits(config.acc_bits)
-    acc = np.zeros((layer.n_pes, max(1, int(local_rows(layer.m, layer.n_pes).max()))), np.int64)
-    macs(layer.v, layer.entry_rows, layer.pe_offsets, layer.ptr, items.slices, items.values,
-         layer.codebook_fix, layer.fw, lo, hi, acc, landed if len(items) else NO_LIMIT)
-    out = write_back(acc, relu).T.reshape(-1)[: layer.m]
+    out = layer_outputs(layer, [items], relu=relu, config=config, landed=landed if len(items) else NO_LIMIT)
     lost = [(int(items.rounds[k]), int(items.cols[k])) for k in range(len(items))
             if (landed[:, k] < entries[:, k]).any()]
     counts = job_counts(layer, plan, pushes=int(pushes), pops=int(pops), pointer_reads=int(pointer_reads),

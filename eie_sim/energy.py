@@ -35,7 +35,7 @@ from eie_sim.energy_table import (
     table2,
     table_source,
 )
-from eie_sim.units import PRICED, array, dram
+from eie_sim.units import PRICED, dram
 
 #: The calibration workload spans 8 cycles of one PE: 8 entries of one column.
 CALIBRATION_CYCLES = 8
@@ -271,7 +271,7 @@ def dense_baseline(m: int, n: int, config: SimConfig, *, resident: bool | None =
     else:
         counts.add("dram", "bit", VALUE_BITS * macs)
     counts.add("act_rw", "sram_read", n * rounds)
-    for unit in array.CLOCKED:
+    for unit in _TABLE2:
         counts.add(unit.NAME, STATIC, npe * cycles)
     b = energy(counts, config)
     return {"cycles": cycles, "seconds": cycles / config.clock_hz, "resident": resident,

@@ -90,12 +90,12 @@ def slice_totals(layer: EncodedLayer) -> SliceTotals:
     """The layer's :class:`SliceTotals`, computed once per layer object."""
     out = _TOTALS.get(layer)
     if out is None:
-        entries = np.diff(layer.ptr, axis=1).sum(axis=0)
+        entries = layer.slice_counts.sum(axis=0, dtype=np.int64)
         kept = np.zeros(layer.ptr.shape[1] - 1, np.int64)
         for p in range(layer.n_pes):
             lo, hi = layer.pe_offsets[p], layer.pe_offsets[p + 1]
             before = np.concatenate([[0], np.cumsum(layer.v[lo:hi] != 0)])
             kept += np.diff(before[layer.ptr[p]])
         entries.flags.writeable = kept.flags.writeable = False
-        out = _TOTALS[layer] = SliceTotals(entries.astype(np.int64), kept)
+        out = _TOTALS[layer] = SliceTotals(entries, kept)
     return out

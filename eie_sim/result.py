@@ -216,8 +216,7 @@ def _host(graph: Graph, config: SimConfig, jobs: Sequence[int]) -> tuple[int, in
     sizes = []
     for i in jobs:
         job = graph.jobs[i]
-        previous = graph.jobs[i - 1] if i else None
-        if not (previous is not None and previous.keep and job.input == previous.name):
+        if not graph.input_on_chip(i):
             sizes.append(2 * job.layer.n)
         if not job.keep:
             sizes.append(2 * job.layer.m)

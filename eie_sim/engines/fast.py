@@ -30,7 +30,7 @@ from eie_sim.linetrace import TRACE_LINES, render
 from eie_sim.memory import LayerPlan
 from eie_sim.run import ItemTimes, LayerRun
 from eie_sim.units import act_queue, act_rw, arith, ccu, dram, pe, ptr_read, spmat_read, trace_columns
-from eie_sim.units.array import CLOCKED
+from eie_sim.units.array import add_clock_counts
 from eie_sim.workload.graph import Graph
 
 NAME = "fast"
@@ -262,9 +262,7 @@ def job_counts(layer: EncodedLayer, plan: LayerPlan, *, pushes: int, pops: int, 
     c.add(act_rw.NAME, "sram_read", layer.ncols * layer.rounds)
     c.add(act_rw.NAME, "sram_write", layer.m)
     c.add(dram.NAME, "bit", 8 * plan.dram_bytes)
-    c.add(ccu.NAME, "node_cycle", ccu.lnzd_nodes(n_pes) * cycles)
-    for unit in CLOCKED:
-        c.add(unit.NAME, "cycle", n_pes * cycles)
+    add_clock_counts(c, n_pes, cycles)
     return c
 
 

@@ -70,8 +70,7 @@ def run_graph(graph: Graph, plans: Sequence[LayerPlan], inputs: dict[str, np.nda
                 loaded[id(job.layer)] = record[0]
         outputs: dict[str, np.ndarray] = {}
         for i, (job, plan) in enumerate(zip(graph.jobs, plans, strict=True)):
-            previous = graph.jobs[i - 1] if i else None
-            if previous is not None and previous.keep and job.input == previous.name:
+            if graph.input_on_chip(i):
                 sent = None  # already in the PEs' activation memories
             else:
                 sent = np.asarray(inputs[job.input] if job.input in inputs else outputs[job.input], np.int64)

@@ -43,6 +43,14 @@ EVENTS = ()
 CLOCKED = (act_queue, ptr_read, spmat_read, arith, act_rw)
 
 
+def add_clock_counts(counts: Counts, n_pes: int, cycles: int) -> None:
+    """The events every cycle of a job brings, busy or not: each LNZD node's, and each clocked
+    unit's in every PE (their static energy is priced per cycle)."""
+    counts.add(ccu.NAME, "node_cycle", ccu.lnzd_nodes(n_pes) * cycles)
+    for unit in CLOCKED:
+        counts.add(unit.NAME, "cycle", n_pes * cycles)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """One job as the array runs it."""
@@ -63,7 +71,6 @@ class PEArray:
         # interface: the host's end of the outputs a job sends off chip
         self.env = env
         self.n_pes = config.n_pes
-        self.lnzd_nodes = ccu.lnzd_nodes(config.n_pes)
         self.host_out = Channel(env)
         # channels the array's units share
         self.filled = Channel(env)  # SRAM write ports -> DRAM: a burst is written
@@ -208,9 +215,7 @@ class PEArray:
                     counts.add(unit_name, action, c)
         for action, c in self.dram.event_counts().items():
             counts.add(dram.NAME, action, c)
-        counts.add(ccu.NAME, "node_cycle", self.lnzd_nodes * cycles)
-        for unit in CLOCKED:
-            counts.add(unit.NAME, "cycle", self.n_pes * cycles)
+        add_clock_counts(counts, self.n_pes, cycles)
         times = self._times()
         run = LayerRun(
             name=job.name, cycles=cycles, counts=counts,

@@ -110,7 +110,7 @@ def position(j: int, n: int, n_pes: int) -> int:
 def positions(cols: np.ndarray, n: int, n_pes: int) -> np.ndarray:
     """:func:`position` of every column in ``cols``."""
     cols = np.asarray(cols, np.int64)
-    return np.where(cols < n, cols, (n + n_pes - 1) // n_pes * n_pes)
+    return np.where(cols < n, cols, position(n, n, n_pes))
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from compressor.calibrate import float_forward
 from compressor.encode import EncodedLayer
 from compressor.errors import EieConfigError, EieFormatError, EieInputError
 from compressor.fixedpoint import frac_bits
-from compressor.model import EncodedModel
+from compressor.model import EncodedModel, as_model
 from eie_sim.fields import parse_bool
 
 #: The name of a chain's host input.
@@ -75,8 +75,7 @@ class Graph:
     @classmethod
     def chain(cls, model: EncodedModel | EncodedLayer) -> Graph:
         """A model as a chain: ReLU after every layer but the last; outputs stay on chip but the last."""
-        if isinstance(model, EncodedLayer):
-            model = EncodedModel((model,))
+        model = as_model(model)
         last = len(model.layers) - 1
         jobs = tuple(Job(layer.name, layer, CHAIN_INPUT if i == 0 else model.layers[i - 1].name,
                          relu=i < last, keep=i < last) for i, layer in enumerate(model.layers))
@@ -108,6 +107,11 @@ class Graph:
             if job.input not in names:
                 out.setdefault(job.input, job.layer.n)
         return out
+
+    def input_on_chip(self, i: int) -> bool:
+        """Whether job ``i`` reads the output the job before it kept in the PEs' activation
+        memories, so that the host sends it nothing."""
+        return i > 0 and self.jobs[i - 1].keep and self.jobs[i].input == self.jobs[i - 1].name
 
     @property
     def outputs(self) -> tuple[str, ...]:

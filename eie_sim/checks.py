@@ -58,8 +58,8 @@ def implied_counts(layer: EncodedLayer, plan: LayerPlan, a_fix: np.ndarray, conf
             # the pointer read unit's own rule, asked once per distinct column size
             distinct, which = np.unique(sizes, return_inverse=True)
             read = np.array([ptr_read.column_cycles(kn, int(s)) for s in distinct], np.int64)[which]
-            pointer_reads += sum(ptr_read.column_accesses(kn, int(s)) * int(np.count_nonzero(which == i))
-                                 for i, s in enumerate(distinct))
+            accesses = np.array([ptr_read.column_accesses(kn, int(s)) for s in distinct], np.int64)
+            pointer_reads += int(accesses[which].sum())
             busy[p] += int(np.maximum(sizes, read).sum())
             entries += int(sizes.sum())
             kept += int((kept_before[p][end] - kept_before[p][first]).sum())

@@ -197,8 +197,9 @@ def calibration_table(config: SimConfig | None = None) -> pd.DataFrame:
     """
     config = config or SimConfig()
     t2 = table2()
-    b = energy(calibration_counts(), _reference(config))
-    to_mw = _reference(config).clock_hz / CALIBRATION_CYCLES * 1e3  # J over the workload -> mW
+    ref = _reference(config)
+    b = energy(calibration_counts(), ref)
+    to_mw = ref.clock_hz / CALIBRATION_CYCLES * 1e3  # J over the workload -> mW
     rows = [{"unit": u, "table2_mw": t2.power_mw[u],
              "uncalibrated_dynamic_mw": b.dynamic_j[u] * to_mw,
              "static_fitted_mw": b.static_j[u] * to_mw,

@@ -197,7 +197,7 @@ class ActivationReadWrite:
             elif isinstance(msg, SegmentStart):
                 yield from self._feed(msg)
             elif isinstance(msg, JobEnd):
-                self._finish_job(msg.to_host)
+                self._finish_job()
                 if self._unsent:  # the spilled activations cross the DRAM channel
                     self.spill.offer((self._unsent, self.spill_ack))
                     self._unsent = 0
@@ -251,7 +251,7 @@ class ActivationReadWrite:
         self._unsent += spilled
         self._written.add(r)
 
-    def _finish_job(self, to_host: bool) -> None:
+    def _finish_job(self) -> None:
         """Write back the last round and every round that saw no entry; the outputs become the
         memory's contents (the next job's input when it stays on chip)."""
         regs = self.registers

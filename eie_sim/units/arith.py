@@ -75,9 +75,11 @@ def steady_state(entries: int, columns: int) -> dict[str, int]:
     return {"codebook_read": entries, "multiply": entries, "add": entries}
 
 
-# --------------------------------------------------------------------------- the SimPy unit
+#: "No update yet": the last issue of a register (or of the unit) before any, in both engines.
+NO_UPDATE = -(1 << 40)
 
-_NEVER = -(1 << 40)
+
+# --------------------------------------------------------------------------- the SimPy unit
 
 
 class ArithmeticUnit:
@@ -105,13 +107,12 @@ class ArithmeticUnit:
         self._round = -1
         self._history: dict[int, int] = {}  # register -> cycle of its last update
         self._last_reg = -1
-        self._last_cycle = _NEVER
+        self._last_cycle = NO_UPDATE
         self._drained_at = 0  # the cycle the pipeline is empty after the segment's last issue
         # counters
         self.issued = 0  # entries, padding included
         self.kept = 0
         self.bypasses = 0
-        # trace: per column (issue start, issue end)
         env.process(self.run())
 
     @classmethod
@@ -122,7 +123,7 @@ class ArithmeticUnit:
     def forget(self) -> None:
         """A new round or segment: no earlier update can be forwarded or collide."""
         self._history = {}
-        self._last_cycle = _NEVER
+        self._last_cycle = NO_UPDATE
 
     def run(self):
         """Arithmetic: issue each column's entries; drain at a segment's end."""
@@ -189,7 +190,7 @@ class ArithmeticUnit:
                 issue += 1
                 v = x >> ibits
                 if v:
-                    ready = history.get(reg, _NEVER) + latency
+                    ready = history.get(reg, NO_UPDATE) + latency
                     if ready > issue:
                         issue = ready
                     history[reg] = issue
@@ -212,7 +213,6 @@ class ArithmeticUnit:
 
 # --------------------------------------------------------------------------- the closed-form rules
 
-NO_UPDATE = -(1 << 40)  # "this register has no update in the hazard history"
 
 
 @numba.njit(cache=True, inline="always")

@@ -97,7 +97,6 @@ class SparseMatrixReadUnit:
         self.base = 0
         self._buffered = -1  # the word in the read buffer (numbered in the segment)
         self.entry_bits = 8
-        self.ibits = 4
         self.entries_per_word = word_bits // 8
         # counter
         self.word_reads = 0
@@ -140,7 +139,6 @@ class SparseMatrixReadUnit:
             msg = make(ColumnEntries, (r, j, value, packed))
         elif isinstance(msg, JobStart):
             self.entry_bits = msg.wbits + msg.ibits
-            self.ibits = msg.ibits
             self.entries_per_word = self.word_bits // self.entry_bits
         elif isinstance(msg, SegmentStart):
             self.base = msg.spmat_address

@@ -384,8 +384,13 @@ def forward(model: BertEncoder, batch: TokenBatch, *, linears: Mapping[str, Line
     ``record``: each Linear's input over the batch's real tokens (``tokens x inputs``, padding
     dropped, sentence by sentence) is appended to ``record[name]``.
     """
+    return _forward(model, batch, _check_linears(model, linears), record)
+
+
+def _forward(model: BertEncoder, batch: TokenBatch, lin: Mapping[str, Linear],
+             record: dict[str, list[np.ndarray]] | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`forward` with the Linear layers already checked (``encode`` checks them once)."""
     cfg, dt = model.config, model.dtype
-    lin = _check_linears(model, linears)
     ids, mask, types = batch.input_ids, batch.attention_mask, batch.token_type_ids
     if ids.ndim != 2 or ids.shape != mask.shape or ids.shape != types.shape:
         raise EieInputError(f"token batch: input ids {ids.shape}, mask {mask.shape} and token types "
@@ -453,6 +458,7 @@ def encode(model: BertEncoder, sentences: Sequence[str], *, linears: Mapping[str
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise EieInputError(f"{what} must be an integer >= 1, got {value!r}")
     full = tokenize(model, sentences)  # padded to the longest; each batch is cut to its own longest
+    lin = _check_linears(model, linears)
     lengths = full.attention_mask.sum(axis=1)
     order = np.argsort(-lengths, kind="stable")
     out = np.empty((len(sentences), model.config.hidden), model.dtype)
@@ -463,7 +469,7 @@ def encode(model: BertEncoder, sentences: Sequence[str], *, linears: Mapping[str
         idx = order[start:start + count]
         batch = TokenBatch(full.input_ids[idx, :longest], full.attention_mask[idx, :longest],
                            full.token_type_ids[idx, :longest])
-        out[idx] = forward(model, batch, linears=linears, record=record)[1]
+        out[idx] = _forward(model, batch, lin, record)[1]
         start += count
     return out
 

@@ -60,7 +60,7 @@ def method_options(method: str, *, density: float = 0.5, wbits: int = 4, n_pes: 
     return CompressOptions(prune_method="n:m", nm=(int(nm[2]), int(nm[3])), **common), nm[1] is not None
 
 
-def _block_names(model: BertEncoder, block: int) -> list[str]:
+def _block_names(block: int) -> list[str]:
     return [f"encoder.layer.{block}.{s}" for s in LINEAR_SUFFIXES]
 
 
@@ -82,20 +82,23 @@ def compress_linears(model: BertEncoder, method: str, *, calibration: Sequence[s
     if needs_norms and not calibration:
         raise EieInputError(f"method {method!r} needs calibration sentences for Wanda's input norms")
     encoded: dict[str, EncodedLayer] = {}
+    replaced: dict[str, Linear] = {}  # the float layers encoded stands for, decoded once each
     norms: dict[str, np.ndarray] = {}
     if needs_norms and not sequential:
         norms = {n: input_norms_of(x, n) for n, x in linear_inputs(model, calibration).items()}
     for block in range(model.config.layers):
-        todo = [n for n in _block_names(model, block) if n in names]
+        todo = [n for n in _block_names(block) if n in names]
         if not todo:
             continue
         if needs_norms and sequential:  # this block's inputs, earlier blocks compressed
-            acts = linear_inputs(model, calibration, linears=quantized_linears(encoded))
+            acts = linear_inputs(model, calibration, linears=replaced)
             norms = {n: input_norms_of(acts[n], n) for n in todo}
         for name in todo:
             w, b = model.linears[name]
             encoded[name] = compress_layer(w, b, options, name=name,
                                            input_norms=norms[name] if needs_norms else None)
+            if needs_norms and sequential:
+                replaced[name] = encoded[name].weights_and_bias()
     return encoded
 
 

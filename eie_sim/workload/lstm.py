@@ -12,7 +12,7 @@ transfers (``Result.host_bytes``, ``host_cycles``, ``host_energy_j``).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,27 +26,13 @@ from compressor.pipeline import CompressOptions, compress_layer
 from eie_sim.config import SimConfig
 from eie_sim.result import Result
 from eie_sim.simulate import DEFAULT_ENGINE, simulate
-from eie_sim.workload.graph import Graph, Job
+from eie_sim.workload.graph import Graph, Job, graph_toml
 
 #: The host inputs and the jobs of a step, as a graph file names them.
 X, H, WX, UH = "x", "h", "Wx", "Uh"
 
-GRAPH_TOML = f'''# One LSTM time step on EIE: two GEMVs fed by the host, no ReLU; the host adds them
-# and applies the gates (eie_sim/workload/lstm.py). fa: the sequence's activation format.
-fa = {{fa}}
-
-[[job]]
-name = "{WX}"
-layer = "W.eie"
-input = "{X}"
-relu = false
-
-[[job]]
-name = "{UH}"
-layer = "U.eie"
-input = "{H}"
-relu = false
-'''
+GRAPH_COMMENT = ("One LSTM time step on EIE: two GEMVs fed by the host, no ReLU; the host adds them\n"
+                 "and applies the gates (eie_sim/workload/lstm.py). fa: the sequence's activation format.")
 
 
 @dataclass(frozen=True)
@@ -78,7 +64,7 @@ def compress_lstm(w: np.ndarray, u: np.ndarray, b: np.ndarray | None,
 
 
 def step_graph(layers: LstmLayers, fa: int) -> Graph:
-    """One time step: the graph ``eie simulate`` runs from :data:`GRAPH_TOML`."""
+    """One time step: the graph ``eie simulate`` runs from ``lstm.toml``."""
     return Graph((Job(WX, layers.w, X, relu=False), Job(UH, layers.u, H, relu=False)), fa=fa)
 
 
@@ -95,24 +81,27 @@ def _float(layer: EncodedLayer, v: np.ndarray) -> np.ndarray:
     return float_forward(layer, np.asarray(v, np.float64)[None, :], relu=False)[0]
 
 
+def _float_steps(layers: LstmLayers, xs: np.ndarray, h0: np.ndarray,
+                 c0: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The float LSTM with the encoded (pruned, shared) weights: ``(W x_t, U h_{t-1}, h_t)`` per step."""
+    h, c = h0, c0
+    for x in xs:
+        wx, uh = _float(layers.w, x), _float(layers.u, h)
+        h, c = gates(wx + uh, c)
+        yield wx, uh, h
+
+
 def reference(layers: LstmLayers, xs: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
     """The float LSTM with the encoded (pruned, shared) weights: ``h_t`` for every step."""
-    h, c, out = h0, c0, []
-    for x in xs:
-        pre = _float(layers.w, x) + _float(layers.u, h)
-        h, c = gates(pre, c)
-        out.append(h)
-    return np.array(out)
+    return np.array([h for _, _, h in _float_steps(layers, xs, h0, c0)])
 
 
 def activation_format(layers: LstmLayers, xs: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> int:
     """Fraction bits for the whole sequence: the largest of the inputs, the hidden states (tanh,
     so below 1) and both jobs' outputs in the float reference."""
-    h, c, biggest = h0, c0, max(1.0, float(np.max(np.abs(xs))), float(np.max(np.abs(h0), initial=0)))
-    for x in xs:
-        wx, uh = _float(layers.w, x), _float(layers.u, h)
+    biggest = max(1.0, float(np.max(np.abs(xs))), float(np.max(np.abs(h0), initial=0)))
+    for wx, uh, _ in _float_steps(layers, xs, h0, c0):
         biggest = max(biggest, float(np.max(np.abs(wx))), float(np.max(np.abs(uh))))
-        h, c = gates(wx + uh, c)
     return frac_bits(biggest)
 
 
@@ -173,7 +162,8 @@ def write_graph_files(layers: LstmLayers, out: Path, fa: int, first_input: np.nd
     out.mkdir(parents=True, exist_ok=True)
     paths = [eiefile.save(layers.w, out / "W.eie", force=True),
              eiefile.save(layers.u, out / "U.eie", force=True)]
-    paths.append(write_atomic(out / "lstm.toml", GRAPH_TOML.format(fa=fa).encode(), force=True))
+    toml = graph_toml(step_graph(layers, fa), {WX: "W.eie", UH: "U.eie"}, comment=GRAPH_COMMENT)
+    paths.append(write_atomic(out / "lstm.toml", toml.encode(), force=True))
     for name, v in ((X, first_input), (H, h0)):
         buf = io.BytesIO()
         np.save(buf, np.asarray(v, np.float64))

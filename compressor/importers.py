@@ -138,16 +138,12 @@ def _safetensors(p: Path) -> tuple[object, type[Exception]]:
     return safe_open, SafetensorError
 
 
-def _safetensors_arrays(p: Path, names: list[str | None] | None,
-                        keys_only: bool = False) -> dict[str, np.ndarray]:
-    """The tensors named (all when ``names`` holds no name); with ``keys_only``, the names mapped to
-    None, nothing loaded."""
+def _safetensors_arrays(p: Path, names: list[str | None] | None) -> dict[str, np.ndarray]:
+    """The tensors named (all when ``names`` holds no name)."""
     safe_open, SafetensorError = _safetensors(p)
     try:
         with safe_open(str(p), framework="numpy") as f:
             keys = list(f.keys())
-            if keys_only:
-                return dict.fromkeys(keys)  # type: ignore[arg-type]
             wanted = [n for n in names or [] if n is not None] or keys
             missing = [n for n in wanted if n not in keys]
             if missing:
@@ -241,7 +237,7 @@ def load_layers(path: str | Path, layer: str | Sequence[str] | None = None,
         arrays = _arrays(p, suffix, None)
         return _named_layers(p, _weights_in_order(arrays, p, suffix, notes), biases, arrays)
     if suffix == ".safetensors":  # load only the tensors used (a file may hold a large model)
-        keys = _safetensors_arrays(p, None, keys_only=True)
+        keys = _safetensors_shapes(p)  # the header only
         names = [_module_weight(n, keys) for n in names]
         paired = [b for b in map(_bias_of, names) if b in keys] if biases is None else []
         return _named_layers(p, names, biases, _arrays(p, suffix, [*names, *paired, *(biases or [])]))

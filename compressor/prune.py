@@ -370,7 +370,12 @@ def wanda_scores(weights: np.ndarray, input_norms: np.ndarray, *, name: str | No
     """Wanda's importance ``|W_ij| * ||X_j||_2`` (float64, the weights' shape)."""
     w = check_weights(weights, f"{_where(name)}weights" if name else "weights")
     norms = _check_norms(input_norms, w.shape[1], name)
-    return np.abs(w).astype(np.float64) * norms[None, :]
+    return _scores(w, norms)
+
+
+def _scores(w: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """``|w| * norms`` per input column, in float64 (rows of ``w`` as given)."""
+    return np.abs(w).astype(np.float64, copy=False) * norms[None, :]
 
 
 def _top_k_per_row(scores: np.ndarray, k: int) -> np.ndarray:
@@ -404,8 +409,9 @@ def prune_wanda(weights: np.ndarray, input_norms: np.ndarray, density: float, *,
     m, n = w.shape
     k = round(d * n)
     mask = np.empty(w.shape, dtype=bool)
-    for r in range(0, m, _rows_per_block(n)):
-        block = np.abs(w[r:r + _rows_per_block(n)]).astype(np.float64) * norms[None, :]
+    step = _rows_per_block(n)
+    for r in range(0, m, step):
+        block = _scores(w[r:r + step], norms)
         mask[r:r + block.shape[0]] = _top_k_per_row(block, k)
     return mask
 
@@ -457,7 +463,8 @@ def prune_n_m(weights: np.ndarray, n: int, m: int, scores: np.ndarray | None = N
     step = _rows_per_block(cols)
     for r in range(0, rows, step):  # a block of rows at a time: no float64 copy of a large layer
         block = key[r:r + step]
-        block = (np.abs(block) if scores is None else block).astype(np.float64).reshape(-1, cols // m, m)
+        block = np.abs(block) if scores is None else block
+        block = block.astype(np.float64, copy=False).reshape(-1, cols // m, m)
         # a stable sort of the negated scores puts the largest first and ties in column order
         order = np.argsort(-block, axis=2, kind="stable")[:, :, :n]
         part = np.zeros(block.shape, dtype=bool)

@@ -147,9 +147,8 @@ def _pad_distinct(uniq: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate([uniq, np.full(k - uniq.size, uniq[-1])])
 
 
-def _init_sorted(sv: np.ndarray, uniq: np.ndarray | None, k: int, init: str, seed: int) -> np.ndarray:
-    """Initial centroids (float64) from sorted values ``sv`` (float32 or float64) and their
-    distinct values ``uniq`` (computed here when None and needed)."""
+def _init_sorted(sv: np.ndarray, k: int, init: str, seed: int) -> np.ndarray:
+    """Initial centroids (float64) from sorted values ``sv`` (float32 or float64)."""
     if init == "linear":
         # The paper's default: large weights matter most and are rare, so only an
         # evenly spaced grid is sure to put centroids out in the tails.
@@ -158,7 +157,7 @@ def _init_sorted(sv: np.ndarray, uniq: np.ndarray | None, k: int, init: str, see
         # Evenly spaced over the CDF: centre of each of k equal-probability bins.
         return np.quantile(sv.astype(np.float64, copy=False), (np.arange(k) + 0.5) / k)
     # Forgy: k distinct values drawn at random (distinct, so no cluster starts empty).
-    uniq = (_distinct_sorted(sv) if uniq is None else uniq).astype(np.float64, copy=False)
+    uniq = _distinct_sorted(sv).astype(np.float64, copy=False)
     if uniq.size <= k:
         return _pad_distinct(uniq, k)
     rng = np.random.default_rng(seed)
@@ -185,7 +184,7 @@ def init_centroids(values: np.ndarray, k: int, init: str, seed: int) -> np.ndarr
     k = _check_k(k)
     init = _check_choice(init, INITS, "init")
     sv = np.sort(v)
-    return _init_sorted(sv, _distinct_sorted(sv), k, init, int(seed))
+    return _init_sorted(sv, k, init, int(seed))
 
 
 # --------------------------------------------------------------------------- Lloyd (numba)
@@ -444,7 +443,7 @@ def _fit_sorted(sv: np.ndarray, k: int, init: str, method: str, seed: int, max_i
     if n_distinct <= k:
         centroids = _pad_distinct(_distinct_sorted(sv).astype(np.float64), k)
     elif method == "lloyd":
-        c0 = _init_sorted(sv, None, k, init, seed)
+        c0 = _init_sorted(sv, k, init, seed)
         centroids, _ = _lloyd(sv, c0.astype(np.float64), max_iter, tol)
     else:
         table = k * n_distinct
@@ -576,7 +575,7 @@ def quantize(
         mids = _midpoints(centroids)
         _assign_kept(w, mask, has_mask, mids, codes[:, :n])
         if b is not None:
-            codes[b_kept, n] = (np.searchsorted(mids, b[b_kept], side="left") + 1).astype(np.uint8)
+            codes[b_kept, n] = (_nearest(b[b_kept], centroids) + 1).astype(np.uint8)
         codebook[1:] = centroids
     return Quantized(codes=codes, codebook=codebook, wbits=wbits)
 

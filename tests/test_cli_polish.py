@@ -1,5 +1,6 @@
 """First-hour polish (issue 13): pipes, paths, ranges, version, defaults, configuration printed
-first, the demo's early refusal, the sweep cache, transposed layers and the summary's notes."""
+first, the demo's early refusal, the sweep cache and the summary's notes (the transposed-weights
+hint is in test_cli_day.py)."""
 
 from __future__ import annotations
 
@@ -143,14 +144,6 @@ def test_sweep_cache_is_configurable(tmp_path: Path, capsys) -> None:
 
 
 # ----------------------------------------------------------------------------- hints and notes
-
-
-def test_a_transposed_single_layer_gets_a_hint(tmp_path: Path, capsys) -> None:
-    np.save(tmp_path / "w.npy", np.random.default_rng(3).normal(size=(300, 100)))  # saved inputs x outputs
-    np.save(tmp_path / "x.npy", np.ones(300))
-    rc, _, err = run(capsys, "simulate", "--weights", str(tmp_path / "w.npy"), "--activations",
-                     str(tmp_path / "x.npy"), *FAST)
-    assert rc == 2 and "transposed" in err
 
 
 def test_summary_explains_utilisation_and_names_rowless_pes(tmp_path: Path, capsys) -> None:

@@ -120,6 +120,11 @@ def test_the_gap_above_the_dram_bound_adds_up_and_follows_the_double_buffered_sc
     assert g.bound + g.latency + g.rounding + g.channel_wait + g.drain == run_.cycles
     assert g.bound == math.ceil(run_.dram_bytes / dram.bytes_per_cycle(config))
     assert g.latency == plan.n_tiles * dram.latency_cycles(config)
+    # from the inputs, not the split's own formulas: 125 ns at 800 MHz per tile, and rounding each
+    # tile's transfer up to whole cycles adds less than one cycle a tile
+    assert (config.dram_latency_ns, config.clock_hz) == (125.0, 800e6)
+    assert g.latency == 100 * plan.n_tiles
+    assert 0 <= g.rounding < plan.n_tiles
     # the engine's tiles follow the DRAM unit's documented schedule, which the split assumes
     loads = [dram.transfer_cycles(s.dram_bytes, config) for s in plan.segments]
     compute = run_.times.segment_end - run_.times.segment_start

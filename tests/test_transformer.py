@@ -91,7 +91,7 @@ def test_padding_does_not_change_an_embedding(model):
     batched = tr.encode(model, texts)
     alone = np.concatenate([tr.encode(model, [t]) for t in texts])
     assert np.abs(batched - alone).max() < 1e-5
-    assert tr.tokenize(model, texts).input_ids.shape[1] > tr.tokenize(model, texts[:1]).input_ids.shape[1] - 1
+    assert (tr.tokenize(model, texts).attention_mask == 0).any()  # the batch did pad some sentence
 
 
 def test_truncation_is_sentence_transformers_max_seq_length(model):

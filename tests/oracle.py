@@ -113,6 +113,10 @@ class Hardware:
         """L_dram: the DRAM latency rounded up to whole cycles."""
         return math.ceil(round(self.dram_latency_ns * self.clock_hz / 1e9, 9))
 
+    def transfer_cycles(self, nbytes: int) -> int:
+        """One transfer of ``nbytes`` over the DRAM channel: ceil(bytes / B) + L_dram (section 5)."""
+        return math.ceil(nbytes / self.dram_bytes_per_cycle) + self.dram_latency_cycles
+
 
 @dataclass(frozen=True)
 class Job:
@@ -173,7 +177,7 @@ def graph_frac_bits(jobs: Sequence[Job], host: dict[str, np.ndarray]) -> int:
         if lay.has_bias:
             x = np.hstack([x, np.ones((x.shape[0], 1))])
         # AMBIGUOUS: the float outputs are those of the quantized layer after its output function
-        y = x @ np.asarray(lay.codebook, np.float64)[np.asarray(lay.codes, np.int64)].T
+        y = x @ _float_weights(lay).T
         if job.relu:
             y = np.maximum(y, 0.0)
         values[job.name] = y
@@ -703,15 +707,16 @@ def run_job(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, tab: dict, plan: _
             nbytes = int(sum(_bytes_of_bits(b) for b in _word_bits_needed(ent, epw, hw))
                          + n * _ptr_bytes_needed(j1 - j0 + 1, hw))
             segments.append((rows, tab["first_entry"][:, r, j0].copy(), nbytes))
-    parts, starts, ends, tile_bytes = [], [], [], []
+    parts, starts, ends, tile_bytes, tile_load = [], [], [], [], []
     for i, (rows, e0, nbytes) in enumerate(segments):
         res = run_segment(rows, entries_of, hw, e0, epw)
         if plan.resident:
             start = 0
         else:  # section 5's double-buffered schedule; compute(t) = the tile's own cycles
-            load = math.ceil(nbytes / hw.dram_bytes_per_cycle) + hw.dram_latency_cycles
+            load = hw.transfer_cycles(nbytes)
             start = load if i == 0 else max(ends[-1], starts[-1] + load)
             tile_bytes.append(nbytes)
+            tile_load.append(load)
         starts.append(start)
         ends.append(start + res["cycles"])
         parts.append(res)
@@ -772,7 +777,7 @@ def run_job(layer: RefLayer, a_fix: np.ndarray, hw: Hardware, tab: dict, plan: _
         "c": cat([res["c"] for res in parts], axis=1), "T_scan": [res["T_scan"] for res in parts],
         "tile_start": starts, "tile_end": ends, "tile_bytes": tile_bytes,
         "tile_compute": [e - s0 for s0, e in zip(starts, ends, strict=True)],
-        "tile_load": [math.ceil(b / hw.dram_bytes_per_cycle) + hw.dram_latency_cycles for b in tile_bytes],
+        "tile_load": tile_load,
         "act_spill_bytes": act_spill, "kept": cat([res["kept_each"] for res in parts], axis=1),
         "output": layer_output(layer, a_fix, fa, relu, hw.acc_bits),
     }
@@ -820,8 +825,7 @@ def run_graph(jobs: Sequence[Job], host: dict[str, np.ndarray], fa: int, hw: Har
         on_chip = i > 0 and jobs[i - 1].keep and jobs[i - 1].name == job.input
         sizes = ([] if on_chip else [2 * job.layer.n_inputs]) + ([] if job.keep else [2 * job.layer.m])
         fig["host_bytes"] = sum(sizes)
-        fig["host_cycles"] = sum(math.ceil(b / hw.dram_bytes_per_cycle) + hw.dram_latency_cycles
-                                 for b in sizes)
+        fig["host_cycles"] = sum(hw.transfer_cycles(b) for b in sizes)
         fig["start_cycle"] = start
         start += fig["cycles"]
         out.append(fig)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compressor.model import EncodedModel
 from eie_sim.config import KB, SimConfig
 from eie_sim.simulate import simulate, simulate_runs
 from eie_sim.workload.graph import Graph, Job
@@ -348,4 +347,4 @@ def test_alexnet_fc6_shape_tiled_on_4_pes():
     refs = oracle.model_figures([layer[1]], x, 14, oracle_hw(cfg))
     assert not refs[0]["resident"] and len(refs[0]["tiles"]) == 16
     for engine in ("fast", "simpy"):
-        compare(simulate(EncodedModel((layer[0],), fa=14), x, cfg, engine=engine), refs, cfg)
+        compare(simulate(model_of([layer[0]], 14), x, cfg, engine=engine), refs, cfg)

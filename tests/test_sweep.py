@@ -120,29 +120,30 @@ def test_cli_sweep_flags_reach_the_points(weights, tmp_path, capsys):
     assert "sweeping 4 point(s)" in capsys.readouterr().out
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` after "pid (name) ": state, parent, ..., start time at [19]; None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
 def _children(pid: int) -> dict[int, str]:
     """The live child processes of ``pid`` (Linux /proc): pid -> start time, to tell a pid reused."""
     out = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (name) "
-            if int(fields[1]) == pid and fields[0] != "Z":
+            fields = _stat_fields(int(d.name))
+            if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
                 out[int(d.name)] = fields[19]
     return out
 
 
 def _running(pid: int, start: str) -> bool:
     """Whether ``pid`` is still the process that started at ``start``, and not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(")") + 2:].split()
-    return fields[0] != "Z" and fields[19] == start
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z" and fields[19] == start
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
@@ -215,8 +216,5 @@ def test_worker_exits_when_its_parent_dies(tmp_path):
 
 
 def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2:].split()[19]
+    fields = _stat_fields(pid)
+    return fields[19] if fields is not None else None

@@ -20,6 +20,7 @@ from eie_sim.units import act_queue, arith, ccu, dram, ptr_read, spmat_read
 from eie_sim.units.act_rw import ActivationReadWrite, DestinationRegisters, HostInput, JobEnd
 from eie_sim.units.channels import END, BroadcastBus, Channel, LatencyChannel, Port, TimedChannel
 from eie_sim.units.messages import Column, ColumnEntries, JobStart, SegmentStart
+from tests.conftest import random_codes
 
 LIMIT = 10_000
 
@@ -494,7 +495,7 @@ def test_dram_streams_tiles_into_alternate_halves_with_double_buffering():
     rng = np.random.default_rng(4)
     config = SimConfig(n_pes=2, spmat_bytes=64, ptr_bytes=32, dram_gbps=3.2,
                        dram_latency_ns=3.75)  # 4 bytes and 3 cycles of latency at 800 MHz
-    codes = ((rng.random((8, 30)) < 0.5) * rng.integers(1, 16, (8, 30))).astype(np.uint8)
+    codes = random_codes(rng, 8, 30, 0.5)
     layer = encode_layer(codes, np.linspace(-1, 1, 16) * (np.arange(16) > 0), n=30, has_bias=False,
                          n_pes=2, regs=64, word_bits=64)
     plan = plan_model([layer], config)[0]

@@ -121,6 +121,17 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
+def compress_row(m: int, n: int, repeats: int) -> tuple[dict[str, object], dict[str, object]]:
+    """(the table row of one size's timed run, that run's raw figures), from a fresh subprocess."""
+    timing = run_child(m, n, "time", repeats)
+    row = {"m": m, "n": n, "weights_mb": round(timing["weights_mb"], 1),
+           "seconds": round(timing["seconds"], 3),
+           "us_per_weight": round(timing["seconds"] / (m * n) * 1e6, 4),
+           "peak_rss_mb": round(timing["peak_rss_mb"], 1),
+           "over_weights": round(timing["peak_rss_mb"] / timing["weights_mb"], 2)}
+    return row, timing
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default=DEFAULT_SIZES, help="comma-separated MxN layer shapes")
@@ -142,14 +153,9 @@ def main() -> None:
          f"peak <= {TARGET['over_weights']:g}x the weights"])
     rows = []
     for m, n in parse_sizes(args.sizes):
-        timing = run_child(m, n, "time", args.repeats)
+        row, timing = compress_row(m, n, args.repeats)
         traced = run_child(m, n, "trace", 1)
-        over = timing["peak_rss_mb"] / timing["weights_mb"]
-        rows.append({"m": m, "n": n, "weights_mb": round(timing["weights_mb"], 1),
-                     "seconds": round(timing["seconds"], 3),
-                     "us_per_weight": round(timing["seconds"] / (m * n) * 1e6, 4),
-                     "peak_rss_mb": round(timing["peak_rss_mb"], 1), "over_weights": round(over, 2),
-                     "traced_mb": round(traced["traced_mb"], 1), "entries": timing["entries"],
+        rows.append({**row, "traced_mb": round(traced["traced_mb"], 1), "entries": timing["entries"],
                      "digest": timing["digest"]})
     table = show(rows, "compress_layer time and peak memory by layer size")
     write_csv("bench_compress_scale", table, info)

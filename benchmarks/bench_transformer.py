@@ -21,10 +21,9 @@ Prints two tables and writes ``benchmarks/out/bench_transformer.csv`` (parts ``c
 from __future__ import annotations
 
 import argparse
-import time
 
-from _table import OUT_DIR, best_of, print_header, show, write_csv
-from bench_compress_scale import parse_sizes, run_child
+from _table import OUT_DIR, best_of, print_header, show, timed, write_csv
+from bench_compress_scale import compress_row, parse_sizes
 
 DEFAULT_COMPRESS = "1024x1024,2048x2048,4096x4096,11008x4096,4096x11008"
 TARGET_BLOCK_S = 2.0
@@ -38,19 +37,13 @@ def block_row(scale: int, repeats: int) -> dict[str, object]:
     opts = llama.LlamaOptions(presets=("LPDDR4",), methods=("magnitude",), scale=scale)
     cache = OUT_DIR / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    layers = llama.block_layers(opts, "magnitude", cache)
-    load_s = time.perf_counter() - t0
+    load_s, layers = timed(lambda: llama.block_layers(opts, "magnitude", cache))
     x = llama.block_inputs(opts)
     graph = llama.block_graph(layers, opts)
     graph = graph.with_fa(activation_frac_bits(graph, x))
     config = opts.design("LPDDR4")
-    t0 = time.perf_counter()
-    prep = prepare(graph, config)
-    prepare_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    result, _ = run_prepared(prep, x)
-    first_s = time.perf_counter() - t0
+    prepare_s, prep = timed(lambda: prepare(graph, config))
+    first_s, (result, _) = timed(lambda: run_prepared(prep, x))
     warm_s, _ = best_of(lambda: run_prepared(prep, x), repeats)
     entries = sum(lay.entries for lay in prep.graph.layers())
     return {"scale": scale, "weights_m": round(sum(m * n for _, m, n, _ in opts.shapes) / 1e6, 2),
@@ -74,12 +67,7 @@ def main() -> None:
          f"{args.repeats}; target for scale 1: <= {TARGET_BLOCK_S:g} s"])
     rows = []
     for m, n in parse_sizes(args.compress_sizes):
-        t = run_child(m, n, "time", 1)
-        rows.append({"m": m, "n": n, "weights_mb": round(t["weights_mb"], 1),
-                     "seconds": round(t["seconds"], 2),
-                     "us_per_weight": round(t["seconds"] / (m * n) * 1e6, 4),
-                     "peak_rss_mb": round(t["peak_rss_mb"], 1),
-                     "over_weights": round(t["peak_rss_mb"] / t["weights_mb"], 2)})
+        rows.append(compress_row(m, n, args.repeats)[0])
     compress = show(rows, "compress_layer by layer size")
     block = show([block_row(int(s), args.repeats) for s in args.scales.split(",")],
                  "one token through a LLaMA-shaped block (fast engine)")

@@ -199,9 +199,10 @@ def point_inputs(point: Point, model: EncodedModel) -> Inputs:
                   f"random (density {density:g}, seed {point.seed})", True)
 
 
-def dense_figures(model: EncodedModel, config: SimConfig) -> dict[str, object]:
-    """The dense accelerator of contract section 7 on the same model: cycles, energy, residency."""
-    d = dense_model([(layer.m, layer.n) for layer in model.layers], config)
+def dense_figures(shapes: Sequence[tuple[int, int]], config: SimConfig) -> dict[str, object]:
+    """The dense accelerator of contract section 7 on layers of these (outputs, inputs) shapes:
+    the sweep's dense columns (cycles, time, energy, residency)."""
+    d = dense_model(shapes, config)
     return {"dense_cycles": d["cycles"], "dense_time_s": d["seconds"], "dense_energy_j": d["energy_j"],
             "dense_resident": d["resident"]}
 
@@ -236,7 +237,7 @@ def run_point(point: Point, base: SimConfig, engine: str = "fast",
                               "batch_size": len(inputs), "top1_accuracy": batch.accuracy}
     row.update({k: v for k, v in config.to_dict().items() if k not in ("energy_table", "check")})
     row.update(_batch_row([r.summary() for r in batch.results]))
-    row.update(dense_figures(model, config))
+    row.update(dense_figures([(layer.m, layer.n) for layer in model.layers], config))
     row.update(contract_version=CONTRACT_VERSION, package_version=package_version(),
                git_commit=git_commit(), energy_table=config.energy_table or "packaged",
                wall_s=time.perf_counter() - start)

@@ -40,11 +40,11 @@ from compressor.outputs import check_writable, write_atomic
 from compressor.transformer import LINEAR_SUFFIXES, BertEncoder, encode, load_minilm, load_sentences
 from compressor.transformer_eval import agreement, compress_linears, quantized_linears
 from eie_sim.config import SimConfig, format_config
-from eie_sim.energy import dense_model
 from eie_sim.functional import input_fix
 from eie_sim.simulate import prepare, run_prepared
 from eie_sim.study.bounds import bounds
 from eie_sim.study.examples.transformer_common import DENSE_FORMATS, md_table, save_figure, storage
+from eie_sim.study.sweep import dense_figures
 from eie_sim.workload.benchmarks import BENCHMARKS
 from eie_sim.workload.graph import Graph, Job
 
@@ -215,12 +215,8 @@ def _simulate(run: _MethodRun, batches: dict[str, np.ndarray], names: list[str],
 
 def _dense_rows(names: list[str], model: BertEncoder, opts: MinilmOptions) -> pd.DataFrame:
     shapes = [tuple(model.linears[n][0].shape) for n in names]
-    rows = []
-    for n_pes in opts.pes:
-        d = dense_model(shapes, opts.config.replace(n_pes=n_pes))
-        rows.append({"n_pes": n_pes, "dense_cycles": d["cycles"], "dense_time_s": d["seconds"],
-                     "dense_energy_j": d["energy_j"], "dense_resident": d["resident"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"n_pes": n_pes, **dense_figures(shapes, opts.config.replace(n_pes=n_pes))}
+                         for n_pes in opts.pes])
 
 
 def run_minilm_study(out_dir: str | Path, options: MinilmOptions | None = None, *, force: bool = False,

@@ -98,13 +98,16 @@ def _by_unit(breakdown: dict[str, float], total: float) -> str:
                      if e) if total else "none"
 
 
-def dense_text(r: Result, config: SimConfig) -> str:
-    """The dense accelerator (no zero skipping) on the same layers and PEs, against this run."""
+def dense_text(r: Result, config: SimConfig, *, batch: Sequence[Result] = ()) -> str:
+    """The dense accelerator (no zero skipping) on the same layers and PEs, against this run, or
+    against the mean of a ``batch`` (the dense figure is the same for every input)."""
     d = dense_model([tuple(lay.shape) for lay in r.layers], config)
+    cycles = float(np.mean([x.cycles for x in batch])) if batch else r.cycles
+    energy = float(np.mean([x.energy_j for x in batch])) if batch else r.energy_j
     where = "weights resident" if d["resident"] else "weights streamed from DRAM"
-    return (f"{d['cycles']:,} cycles ({d['seconds'] * 1e6:.2f} us), {d['energy_j'] * 1e6:.3f} uJ, {where}: "
-            f"EIE is {_ratio(d['cycles'], r.cycles)} faster and uses {_ratio(d['energy_j'], r.energy_j)} "
-            "less energy")
+    return (f"{d['cycles']:,} cycles ({d['seconds'] * 1e6:.2f} us), {d['energy_j'] * 1e6:.3f} uJ"
+            f"{' for every input' if batch else ''}, {where}: EIE is {_ratio(d['cycles'], cycles)} faster "
+            f"and uses {_ratio(d['energy_j'], energy)} less energy{' on average' if batch else ''}")
 
 
 def _ratio(a: float, b: float) -> str:
@@ -177,7 +180,7 @@ def format_batch(b: BatchResult, config: SimConfig | None = None) -> str:
     by_unit = {u: float(np.mean([r.energy_breakdown_j.get(u, 0.0) for r in results]))
                for u in r0.energy_breakdown_j}
     lines.append(f"  energy by unit       {_by_unit(by_unit, mean_energy)} (means)")
-    lines.append(f"  dense baseline       {_dense_batch_text(results, config)}")
+    lines.append(f"  dense baseline       {dense_text(r0, config, batch=results)}")
     lines.append(f"  bound                {_bounds_batch_text(all_bounds)}")
     if b.accuracy is not None:
         lines.append(f"  top-1 accuracy       {100 * b.accuracy:.2f} % of {n} (fixed-point outputs)")
@@ -192,17 +195,6 @@ def format_batch(b: BatchResult, config: SimConfig | None = None) -> str:
     if n > 10:
         lines.append(f"  ... {n - 10} more input(s); --per-input FILE.csv writes them all")
     return "\n".join(lines)
-
-
-def _dense_batch_text(results: Sequence[Result], config: SimConfig) -> str:
-    """The dense accelerator does not skip zeros: one figure for every input of the batch."""
-    d = dense_model([tuple(lay.shape) for lay in results[0].layers], config)
-    cycles = float(np.mean([r.cycles for r in results]))
-    energy = float(np.mean([r.energy_j for r in results]))
-    where = "weights resident" if d["resident"] else "weights streamed from DRAM"
-    return (f"{d['cycles']:,} cycles ({d['seconds'] * 1e6:.2f} us), {d['energy_j'] * 1e6:.3f} uJ for every "
-            f"input, {where}: EIE is {_ratio(d['cycles'], cycles)} faster and uses "
-            f"{_ratio(d['energy_j'], energy)} less energy on average")
 
 
 def _bounds_batch_text(all_bounds: Sequence[Bounds]) -> str:
